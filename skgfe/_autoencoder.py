@@ -1,0 +1,183 @@
+"""AutoencoderBaseline: an encoder and a decoder trained together, the classical baseline."""
+
+from ._base import BaseDecoderEstimator
+from ._losses import LOSSES
+from .decoders import make_mlp
+
+import numpy as np
+import torch
+
+
+class AutoencoderBaseline(BaseDecoderEstimator):
+    """Autoencoder with a mirrored MLP encoder, the baseline for GFE.
+
+    The encoder maps a sample to its code and the decoder maps the code back;
+    both are trained together on the per-sample reconstruction loss. It shares
+    the decoder, loss, training loop and scoring of
+    :class:`~skgfe.GradientFlowEncoder`, so the two differ only in how a code
+    is found: by a learned encoder here, by a gradient flow there.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the codes.
+    decoder : torch.nn.Module or callable, default=None
+        Decoder mapping (n, n_components) to (n, n_features). A module is
+        deep-copied in ``fit``; a callable is called as
+        ``decoder(n_components, n_features)`` and must return a module. None
+        builds an MLP from ``hidden_layer_sizes`` and ``activation``.
+    encoder : torch.nn.Module or callable, default=None
+        Encoder mapping (n, n_features) to (n, n_components); a callable is
+        called as ``encoder(n_features, n_components)``. None builds the mirror
+        of the default decoder (hidden sizes reversed).
+    hidden_layer_sizes : int or tuple of int, default=(64,)
+        Hidden widths of the default decoder, code side first.
+    activation : {'elu', 'relu', 'tanh', 'sigmoid', 'softplus', 'gelu', 'silu'}, \
+default='elu'
+        Activation of the default MLPs.
+    loss : {'mse', 'bce'}, default='mse'
+        Per-sample reconstruction loss (mean over features). 'bce' needs data in
+        [0, 1]; the decoder then outputs logits and ``inverse_transform``
+        returns probabilities.
+    optimizer : {'adam', 'rmsprop', 'sgd'} or torch optimizer class, default='adam'
+        Optimizer of the network parameters.
+    optimizer_params : dict, default=None
+        Extra keyword arguments of the optimizer (e.g. ``{'alpha': 0.9}``).
+    learning_rate_init : float, default=1e-3
+        Learning rate.
+    batch_size : int, default=32
+        Mini-batch size (capped at n_samples).
+    max_iter : int, default=200
+        Maximum number of epochs.
+    shuffle : bool, default=True
+        Shuffle the samples at every epoch.
+    tol : float, default=1e-4
+        Improvement of the training loss (or of the validation score with
+        ``early_stopping``) below which an epoch counts as no improvement.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop when its score stops
+        improving and keep the best parameters.
+    validation_fraction : float, default=0.1
+        Share of the data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before training stops.
+    warm_start : bool, default=False
+        Continue from the fitted modules at the next ``fit``.
+    device : {'auto', 'cpu', 'cuda', 'cuda:N'} or torch.device, default='auto'
+        Where to compute; 'auto' uses CUDA when available. Resolved in ``fit``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling and the validation split through a local
+        torch.Generator (the global RNGs are left untouched).
+    verbose : int, default=0
+        0 silent, 1 a line per epoch, 2 a progress bar.
+
+    Attributes
+    ----------
+    encoder_ : torch.nn.Module
+        Fitted encoder.
+    decoder_ : torch.nn.Module
+        Fitted decoder.
+    device_ : torch.device
+        Device the modules live on.
+    n_iter_ : int
+        Epochs run.
+    loss_curve_ : list of float
+        Mean training loss per epoch.
+    best_loss_ : float
+        Lowest training loss seen.
+    validation_scores_ : list of float or None
+        Validation score (minus the mean loss) per epoch with early stopping.
+    best_validation_score_ : float or None
+        Best validation score with early stopping.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen in ``fit``, when X had string column names.
+
+    See Also
+    --------
+    GradientFlowEncoder : Decoder-only encoding by gradient flow.
+    sklearn.decomposition.PCA : Linear codes.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skgfe import AutoencoderBaseline
+    >>> X = load_digits().data / 16
+    >>> ae = AutoencoderBaseline(n_components=5, max_iter=3, random_state=0)
+    >>> ae.fit_transform(X).shape  # doctest: +SKIP
+    (1797, 5)
+    """
+
+    _parameter_constraints = {
+        **BaseDecoderEstimator._parameter_constraints,
+        "encoder": [callable, None],
+    }
+    _module_names = ("encoder_", "decoder_")
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        decoder=None,
+        encoder=None,
+        hidden_layer_sizes=(64,),
+        activation="elu",
+        loss="mse",
+        optimizer="adam",
+        optimizer_params=None,
+        learning_rate_init=1e-3,
+        batch_size=32,
+        max_iter=200,
+        shuffle=True,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        warm_start=False,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            n_components,
+            decoder=decoder,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            loss=loss,
+            optimizer=optimizer,
+            optimizer_params=optimizer_params,
+            learning_rate_init=learning_rate_init,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            tol=tol,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.encoder = encoder
+
+    def _build_modules(self, n_features, generator):
+        if self.encoder is None:
+            sizes = np.atleast_1d(self.hidden_layer_sizes).tolist()[::-1]
+            self.encoder_ = make_mlp(n_features, sizes, self.n_components,
+                                     self.activation, generator)
+        else:
+            self.encoder_ = self._user_module(
+                self.encoder, (n_features, self.n_components), generator, "encoder"
+            )
+        self.decoder_ = self._make_decoder(n_features, generator)
+
+    def _train_batch(self, X, generator):
+        loss = LOSSES[self.loss][0](self.decoder_(self.encoder_(X)), X).mean()
+        loss.backward()
+        return loss
+
+    def _encode_batch(self, X):
+        with torch.no_grad():
+            return self.encoder_(X)

@@ -1,0 +1,491 @@
+"""The estimator base shared by every skgfe estimator.
+
+It owns everything that is not specific to one way of encoding: validation of
+inputs and parameters, seeding, device and dtype resolution, the mini-batched
+training loop with early stopping, batched inference, scoring and pickling.
+A subclass builds its modules and says how to train on a batch and how to
+encode a batch (the hooks ``_build_modules``, ``_train_batch``,
+``_encode_batch``).
+"""
+
+import copy
+import time
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from ._compat import Interval, StrOptions, _fit_context, validate_data
+from ._losses import LOSSES
+from ._utils import (
+    batch_slices,
+    make_generator,
+    map_location,
+    resolve_device,
+    to_numpy,
+    to_tensor,
+    torch_dtype,
+)
+from .decoders import ACTIVATIONS, make_mlp
+from .exceptions import ConvergenceWarning
+
+_OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "rmsprop": torch.optim.RMSprop,
+    "sgd": torch.optim.SGD,
+}
+
+# Rows per inference batch. Rows are encoded independently, so this bounds
+# memory without changing any result.
+INFERENCE_BATCH_SIZE = 1024
+
+_FLOAT_DTYPES = [np.float64, np.float32]
+
+
+class BaseDecoderEstimator(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta
+):
+    """Base of the skgfe estimators: a torch decoder fitted with mini-batches.
+
+    Not to be used directly; see :class:`~skgfe.GradientFlowEncoder` and
+    :class:`~skgfe.AutoencoderBaseline`.
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "decoder": [callable, None],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "loss": [StrOptions(set(LOSSES))],
+        "optimizer": [StrOptions(set(_OPTIMIZERS)), callable],
+        "optimizer_params": [dict, None],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # Names of the fitted torch modules; pickling moves exactly these to the CPU.
+    _module_names: tuple = ("decoder_",)
+
+    @abstractmethod
+    def __init__(
+        self,
+        n_components,
+        *,
+        decoder,
+        hidden_layer_sizes,
+        activation,
+        loss,
+        optimizer,
+        optimizer_params,
+        learning_rate_init,
+        batch_size,
+        max_iter,
+        shuffle,
+        tol,
+        early_stopping,
+        validation_fraction,
+        n_iter_no_change,
+        warm_start,
+        device,
+        random_state,
+        verbose,
+    ):
+        self.n_components = n_components
+        self.decoder = decoder
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.optimizer = optimizer
+        self.optimizer_params = optimizer_params
+        self.learning_rate_init = learning_rate_init
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ hooks
+
+    @abstractmethod
+    def _build_modules(self, n_features: int, generator: torch.Generator) -> None:
+        """Create the fitted modules (at least ``decoder_``) on the CPU."""
+
+    @abstractmethod
+    def _train_batch(self, X: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Compute the batch's mean loss and its parameter gradients (backward)."""
+
+    @abstractmethod
+    def _encode_batch(self, X: torch.Tensor) -> torch.Tensor:
+        """Codes (n, n_components) of a batch, a pure function of the fitted state."""
+
+    def _check_params(self, n_samples: int, n_features: int) -> None:
+        """Check what the constraints cannot express; subclasses extend it."""
+        sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
+        if sizes.ndim != 1 or not all(
+            isinstance(s, Integral) and s >= 1 for s in sizes.tolist()
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a positive int or a sequence of positive "
+                f"ints, got {self.hidden_layer_sizes!r}"
+            )
+        resolve_device(self.device)
+        if self.early_stopping and n_samples < 2:
+            raise ValueError(
+                f"early_stopping=True needs at least 2 samples, got n_samples={n_samples}"
+            )
+
+    # -------------------------------------------------------------- public API
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the model to X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        continuing = self.warm_start and hasattr(self, "decoder_")
+        X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=not continuing)
+        self._check_params(*X.shape)
+        self._check_data_range(X)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        generator = make_generator(seed)
+        if not continuing:
+            self._initialize(X, generator)
+        elif getattr(self, "_optimizer", None) is None:
+            # Unpickled models carry no optimizer state.
+            self._optimizer = self._make_optimizer()
+        X_t = to_tensor(X, self.device_, self._dtype)
+        X_train, X_val = self._split_validation(X_t, generator)
+        self._fit_epochs(X_train, X_val, generator)
+        return self
+
+    def transform(self, X):
+        """Encode X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_components)
+            The codes, in the dtype of X (float32 or float64).
+        """
+        X, X_t = self._validate_for_inference(X)
+        codes = self._map_batches(self._encode_batch, X_t)
+        return to_numpy(codes, X.dtype)
+
+    def inverse_transform(self, X):
+        """Decode codes back to data space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Codes.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            Reconstructions (probabilities for ``loss='bce'``), in the dtype of X.
+        """
+        check_is_fitted(self)
+        X = check_array(X, dtype=_FLOAT_DTYPES, input_name="X")
+        if X.shape[1] != self.n_components:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but inverse_transform expects codes "
+                f"with n_components={self.n_components} features"
+            )
+        link = LOSSES[self.loss][1]
+        Z_t = to_tensor(X, self.device_, self._dtype)
+        with torch.no_grad():
+            output = self._map_batches(lambda z: link(self.decoder_(z)), Z_t)
+        return to_numpy(output, X.dtype)
+
+    def score_samples(self, X):
+        """Minus the reconstruction loss of each sample (higher is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            ``-loss(x, decoder(encode(x)))`` per sample, the loss being the mean
+            over features of the squared error (``loss='mse'``) or of the binary
+            cross-entropy (``loss='bce'``).
+        """
+        X, X_t = self._validate_for_inference(X)
+        losses = self._map_batches(self._reconstruction_loss, X_t)
+        return -to_numpy(losses, np.float64)
+
+    def score(self, X, y=None):
+        """Minus the mean reconstruction loss of X (higher is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+            The mean of :meth:`score_samples`.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    @property
+    def _n_features_out(self):
+        return self.n_components
+
+    # -------------------------------------------------------------- internals
+
+    def _check_data_range(self, X) -> None:
+        if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
+            raise ValueError(
+                "loss='bce' needs data in [0, 1], got values in "
+                f"[{X.min():.3g}, {X.max():.3g}]; scale X (e.g. MinMaxScaler) or "
+                "use loss='mse'"
+            )
+
+    def _initialize(self, X, generator) -> None:
+        self.device_ = resolve_device(self.device)
+        self._dtype = torch_dtype(X.dtype)
+        self._build_modules(X.shape[1], generator)
+        for name in self._module_names:
+            getattr(self, name).to(device=self.device_, dtype=self._dtype)
+        self._optimizer = self._make_optimizer()
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+        self.best_loss_ = np.inf
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+
+    def _make_decoder(self, n_features, generator) -> torch.nn.Module:
+        """The user's decoder (copied or built), or the default MLP."""
+        if self.decoder is None:
+            sizes = np.atleast_1d(self.hidden_layer_sizes).tolist()
+            return make_mlp(self.n_components, sizes, n_features, self.activation,
+                            generator)
+        return self._user_module(self.decoder, (self.n_components, n_features),
+                                 generator, "decoder")
+
+    @staticmethod
+    def _user_module(spec, factory_args, generator, name) -> torch.nn.Module:
+        if isinstance(spec, torch.nn.Module):
+            # Fit trains a copy: the user's module is never trained in place.
+            return copy.deepcopy(spec)
+        seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+        # fork_rng restores the global RNG, so a factory's own initialisation is
+        # seeded by random_state without touching the user's random state.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            module = spec(*factory_args)
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(
+                f"{name} must be a torch.nn.Module or a callable returning one, but "
+                f"{name}{factory_args} returned {type(module).__name__}"
+            )
+        return module
+
+    def _trainable_parameters(self):
+        return [p for name in self._module_names for p in getattr(self, name).parameters()]
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        optimizer = self.optimizer
+        if isinstance(optimizer, str):
+            optimizer = _OPTIMIZERS[optimizer]
+        params = {"lr": self.learning_rate_init, **(self.optimizer_params or {})}
+        try:
+            return optimizer(self._trainable_parameters(), **params)
+        except TypeError as exc:
+            raise TypeError(
+                f"optimizer={self.optimizer!r} could not be built with "
+                f"optimizer_params={self.optimizer_params!r}: {exc}"
+            ) from exc
+
+    def _split_validation(self, X_t, generator):
+        if not self.early_stopping:
+            return X_t, None
+        n = X_t.shape[0]
+        n_val = min(n - 1, max(1, round(self.validation_fraction * n)))
+        order = torch.randperm(n, generator=generator).to(X_t.device)
+        return X_t[order[n_val:]], X_t[order[:n_val]]
+
+    def _fit_epochs(self, X_train, X_val, generator) -> None:
+        epochs = range(self.max_iter)
+        if self.verbose >= 2:
+            from tqdm.auto import tqdm
+
+            epochs = tqdm(epochs, desc=type(self).__name__, unit="epoch")
+        best_state, no_improvement, stopped = None, 0, False
+        for _ in epochs:
+            start = time.perf_counter()
+            epoch_loss = self._fit_epoch(X_train, generator)
+            if not np.isfinite(epoch_loss):
+                self._recover_from_divergence(best_state)
+                return
+            self.n_iter_ += 1
+            self.loss_curve_.append(epoch_loss)
+            improved = self._record_progress(epoch_loss, X_val)
+            if improved or best_state is None:
+                best_state = self._module_states()
+            no_improvement = 0 if improved else no_improvement + 1
+            self._report(epochs, epoch_loss, time.perf_counter() - start)
+            if no_improvement >= self.n_iter_no_change:
+                stopped = True
+                break
+        if self.early_stopping:
+            self._load_module_states(best_state)
+        if not stopped:
+            warnings.warn(
+                f"{type(self).__name__}: max_iter={self.max_iter} epochs reached before "
+                f"the loss stopped improving by tol={self.tol} for "
+                f"n_iter_no_change={self.n_iter_no_change} epochs; increase max_iter",
+                ConvergenceWarning,
+            )
+
+    def _fit_epoch(self, X, generator) -> float:
+        """One pass over X in shuffled mini-batches; returns the mean loss."""
+        for name in self._module_names:
+            getattr(self, name).train()
+        n = X.shape[0]
+        order = (
+            torch.randperm(n, generator=generator).to(X.device)
+            if self.shuffle
+            else torch.arange(n, device=X.device)
+        )
+        total = torch.zeros((), dtype=X.dtype, device=X.device)
+        for rows in batch_slices(n, min(self.batch_size, n)):
+            batch = X[order[rows]]
+            self._optimizer.zero_grad(set_to_none=True)
+            loss = self._train_batch(batch, generator)
+            self._optimizer.step()
+            total += loss.detach() * batch.shape[0]
+        for name in self._module_names:
+            getattr(self, name).eval()
+        # One host sync per epoch, not per batch.
+        return float(total) / n
+
+    def _record_progress(self, epoch_loss, X_val) -> bool:
+        """Append the epoch's scores; return whether the tracked score improved."""
+        if X_val is None:
+            improved = epoch_loss < self.best_loss_ - self.tol
+            self.best_loss_ = min(self.best_loss_, epoch_loss)
+            return improved
+        score = -float(self._map_batches(self._reconstruction_loss, X_val).mean())
+        self.validation_scores_.append(score)
+        improved = score > self.best_validation_score_ + self.tol
+        self.best_validation_score_ = max(self.best_validation_score_, score)
+        return improved
+
+    def _report(self, epochs, epoch_loss, seconds) -> None:
+        if self.verbose >= 2:
+            epochs.set_postfix(loss=f"{epoch_loss:.5g}")
+        elif self.verbose:
+            line = f"Epoch {self.n_iter_}: loss={epoch_loss:.6g}"
+            if self.validation_scores_:
+                line += f", validation score={self.validation_scores_[-1]:.6g}"
+            print(f"{line} ({seconds:.2f} s)")
+
+    def _recover_from_divergence(self, best_state) -> None:
+        if best_state is None:
+            raise FloatingPointError(
+                f"{type(self).__name__}: the training loss became non-finite in the "
+                f"first epoch; lower learning_rate_init (now {self.learning_rate_init}) "
+                "or check X for extreme values"
+            )
+        self._load_module_states(best_state)
+        self._optimizer = self._make_optimizer()
+        warnings.warn(
+            f"{type(self).__name__}: the training loss became non-finite after "
+            f"{self.n_iter_} epochs; the best parameters seen were restored. Lower "
+            f"learning_rate_init (now {self.learning_rate_init})",
+            ConvergenceWarning,
+        )
+
+    def _module_states(self) -> dict:
+        return {
+            name: {k: v.detach().clone() for k, v in getattr(self, name).state_dict().items()}
+            for name in self._module_names
+        }
+
+    def _load_module_states(self, states) -> None:
+        for name, state in states.items():
+            getattr(self, name).load_state_dict(state)
+
+    def _validate_for_inference(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
+        return X, to_tensor(X, self.device_, self._dtype)
+
+    def _reconstruction_loss(self, X_batch) -> torch.Tensor:
+        codes = self._encode_batch(X_batch)
+        with torch.no_grad():
+            return LOSSES[self.loss][0](self.decoder_(codes), X_batch)
+
+    @staticmethod
+    def _map_batches(function, X_t) -> torch.Tensor:
+        return torch.cat(
+            [function(X_t[rows]) for rows in batch_slices(X_t.shape[0], INFERENCE_BATCH_SIZE)]
+        )
+
+    # ---------------------------------------------------------------- pickling
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # Torch state travels on the CPU so any machine can load it; optimizer
+        # state is dropped (a warm start after unpickling restarts the optimizer).
+        state.pop("_optimizer", None)
+        for name in self._module_names:
+            if name in state:
+                state[name] = copy.deepcopy(state[name]).to("cpu")
+        if "device_" in state:
+            state["device_"] = str(state["device_"])
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "device_" in state:
+            self.device_ = map_location(state["device_"])
+            for name in self._module_names:
+                getattr(self, name).to(self.device_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

@@ -1,0 +1,394 @@
+"""GradientFlowEncoder: decoder-only encoding by integrating a gradient flow."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils import Bunch
+
+from ._adjoint import ADJOINTS, add_integral_term
+from ._base import BaseDecoderEstimator
+from ._compat import Interval, StrOptions
+from ._losses import LOSSES
+from ._solvers import (
+    CONVERGED,
+    MAX_STEPS,
+    NONFINITE,
+    RECORDING_SOLVERS,
+    SOLVERS,
+    STALLED,
+    STATUS_NAMES,
+    REACHED_TAU,
+    check_solver_options,
+    solve,
+)
+from ._utils import batch_slices, to_numpy
+from .exceptions import FlowSolverError, FlowSolverWarning
+
+# A flow that stopped for these reasons found its code; MAX_STEPS did not.
+_FINISHED = (CONVERGED, REACHED_TAU, STALLED)
+
+
+class GradientFlowEncoder(BaseDecoderEstimator):
+    """Gradient Flow Encoding (GFE): codes found by a gradient flow on the decoder.
+
+    GFE has no encoder. The code of a sample ``y`` is the end point of the
+    gradient flow ``dz/dt = -alpha * grad_z l(y, D(z))`` started at ``z0`` (or of
+    its second-order, Nesterov-like variant), i.e. the code the current decoder
+    ``D`` reconstructs best. The decoder is trained on the loss at those codes,
+    its gradient given by the adjoint method. Each sample's flow is solved on its
+    own (per-sample step sizes and stopping), so a code depends only on its row
+    and on the fitted decoder.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the codes.
+    decoder : torch.nn.Module or callable, default=None
+        Decoder mapping (n, n_components) to (n, n_features), treating rows
+        independently. A module is deep-copied in ``fit``; a callable is called
+        as ``decoder(n_components, n_features)``. None builds an MLP from
+        ``hidden_layer_sizes`` and ``activation``.
+    hidden_layer_sizes : int or tuple of int, default=(64,)
+        Hidden widths of the default decoder, code side first.
+    activation : {'elu', 'relu', 'tanh', 'sigmoid', 'softplus', 'gelu', 'silu'}, \
+default='elu'
+        Activation of the default decoder. Prefer smooth activations: the flow
+        follows the decoder's gradient.
+    loss : {'mse', 'bce'}, default='mse'
+        Per-sample reconstruction loss (mean over features). 'bce' needs data in
+        [0, 1]; the decoder then outputs logits and ``inverse_transform``
+        returns probabilities.
+    ode_order : {1, 2}, default=1
+        1: the gradient flow. 2: the accelerated flow
+        ``z'' + (3/t) z' + alpha grad_z l = 0`` (Su, Boyd and Candes).
+    solver : str, default='amd'
+        'amd': the adaptive solver, per sample, that accepts a step only if it
+        lowers the loss (with momentum and adaptive restart for ``ode_order=2``).
+        'euler', 'rk4': fixed steps of ``step_size`` up to ``tau``. Any other
+        torchdiffeq method name (e.g. 'dopri5', 'midpoint') is run by
+        torchdiffeq; its adaptive methods solve one sample at a time (slow).
+    alpha : float, default=1.0
+        Rate of the flow.
+    tau : float, default=1e4
+        Flow time. Fixed-step solvers take ``ceil(tau / step_size)`` steps;
+        'amd' usually stops earlier, when ``flow_tol`` is met.
+    step_size : float, default=1.0
+        Initial step of 'amd' (it adapts per sample), the step of fixed-step
+        solvers.
+    flow_tol : float, default=1e-4
+        'amd' stops a sample when its relative loss decrease stays below
+        ``flow_tol`` for a few accepted steps; torchdiffeq's adaptive methods
+        use it as rtol and atol.
+    max_flow_steps : int, default=1000
+        Most solver steps (trials for 'amd') per sample.
+    solver_options : dict, default=None
+        Rarely needed solver settings. For 'amd': 'max_step_size', 'min_step_size',
+        'shrink', 'grow', 'sigma' (sufficient-decrease margin), 'patience',
+        'sync_every'. For torchdiffeq's adaptive methods: 'atol', 'first_step'.
+        Unknown keys raise a ValueError.
+    z0 : 'zeros', float or array-like of shape (n_components,), default='zeros'
+        Start of the flow when encoding (``transform``): a fixed point, so the
+        code is a deterministic function of the row.
+    train_z0 : {'random', 'z0'}, default='random'
+        Start of the flow during training: 'random' draws U[0, 1) afresh for
+        every batch, as in the paper; 'z0' uses ``z0``.
+    adjoint : {'approximate', 'full'}, default='approximate'
+        'approximate' trains the decoder at the detached codes; 'full' adds the
+        adjoint integral along the flow (exact gradient of the unrolled solver,
+        about twice the cost and one stored state per step; needs solver 'amd',
+        'euler' or 'rk4').
+    optimizer : {'adam', 'rmsprop', 'sgd'} or torch optimizer class, default='adam'
+        Optimizer of the decoder.
+    optimizer_params : dict, default=None
+        Extra keyword arguments of the optimizer.
+    learning_rate_init : float, default=1e-3
+        Learning rate.
+    batch_size : int, default=32
+        Mini-batch size for training (capped at n_samples). Encoding results do
+        not depend on it.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    shuffle : bool, default=True
+        Shuffle the samples at every epoch.
+    tol : float, default=1e-4
+        Improvement of the training loss (or validation score) below which an
+        epoch counts as no improvement.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop when its score stops
+        improving and keep the best decoder.
+    validation_fraction : float, default=0.1
+        Share of the data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before training stops.
+    warm_start : bool, default=False
+        Continue from the fitted decoder at the next ``fit``.
+    device : {'auto', 'cpu', 'cuda', 'cuda:N'} or torch.device, default='auto'
+        Where to compute; 'auto' uses CUDA when available. Resolved in ``fit``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, training z0 and the validation split
+        through a local torch.Generator (the global RNGs are left untouched).
+    verbose : int, default=0
+        0 silent, 1 a line per epoch, 2 a progress bar.
+
+    Attributes
+    ----------
+    decoder_ : torch.nn.Module
+        Fitted decoder.
+    device_ : torch.device
+        Device the decoder lives on.
+    n_iter_ : int
+        Epochs run.
+    loss_curve_ : list of float
+        Mean training loss per epoch (at the codes found during training).
+    best_loss_ : float
+        Lowest training loss seen.
+    validation_scores_ : list of float or None
+        Validation score (minus the mean loss) per epoch with early stopping.
+    best_validation_score_ : float or None
+        Best validation score with early stopping.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen in ``fit``, when X had string column names.
+
+    See Also
+    --------
+    AutoencoderBaseline : The same decoder with a learned encoder.
+    sklearn.decomposition.PCA : Linear codes.
+
+    References
+    ----------
+    .. [1] K. Flouris, A. Volokitin, G. Bredell, E. Konukoglu. "Explicit and
+       data-efficient encoding via gradient flow". arXiv:2412.00864.
+    .. [2] W. Su, S. Boyd, E. Candes. "A differential equation for modeling
+       Nesterov's accelerated gradient method". JMLR 17, 2016.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skgfe import GradientFlowEncoder
+    >>> X = load_digits().data[:100] / 16
+    >>> gfe = GradientFlowEncoder(n_components=4, max_iter=2, random_state=0)
+    >>> gfe.fit(X).transform(X).shape  # doctest: +SKIP
+    (100, 4)
+    """
+
+    _parameter_constraints = {
+        **BaseDecoderEstimator._parameter_constraints,
+        "ode_order": [Interval(Integral, 1, 2, closed="both")],
+        "solver": [StrOptions(set(SOLVERS))],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "tau": [Interval(Real, 0, None, closed="neither")],
+        "step_size": [Interval(Real, 0, None, closed="neither")],
+        "flow_tol": [Interval(Real, 0, None, closed="left")],
+        "max_flow_steps": [Interval(Integral, 1, None, closed="left")],
+        "solver_options": [dict, None],
+        "z0": [StrOptions({"zeros"}), Real, "array-like"],
+        "train_z0": [StrOptions({"random", "z0"})],
+        "adjoint": [StrOptions(set(ADJOINTS))],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        decoder=None,
+        hidden_layer_sizes=(64,),
+        activation="elu",
+        loss="mse",
+        ode_order=1,
+        solver="amd",
+        alpha=1.0,
+        tau=1e4,
+        step_size=1.0,
+        flow_tol=1e-4,
+        max_flow_steps=1000,
+        solver_options=None,
+        z0="zeros",
+        train_z0="random",
+        adjoint="approximate",
+        optimizer="adam",
+        optimizer_params=None,
+        learning_rate_init=1e-3,
+        batch_size=32,
+        max_iter=200,
+        shuffle=True,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        warm_start=False,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            n_components,
+            decoder=decoder,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            loss=loss,
+            optimizer=optimizer,
+            optimizer_params=optimizer_params,
+            learning_rate_init=learning_rate_init,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            tol=tol,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.ode_order = ode_order
+        self.solver = solver
+        self.alpha = alpha
+        self.tau = tau
+        self.step_size = step_size
+        self.flow_tol = flow_tol
+        self.max_flow_steps = max_flow_steps
+        self.solver_options = solver_options
+        self.z0 = z0
+        self.train_z0 = train_z0
+        self.adjoint = adjoint
+
+    def flow_diagnostics(self, X, *, return_trajectory=False):
+        """Encode X and report how each sample's flow went.
+
+        The codes are those of :meth:`transform`; the estimator is not changed.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+        return_trajectory : bool, default=False
+            Also return every sample's path (needs solver 'amd', 'euler' or
+            'rk4'; costs one stored code per step).
+
+        Returns
+        -------
+        diagnostics : Bunch
+            ``codes`` (n_samples, n_components), ``loss`` (final per-sample
+            loss), ``grad_norm``, ``flow_time``, ``n_steps`` (accepted steps),
+            ``n_fev`` (decoder forward+backward evaluations), ``status`` (str per
+            sample: 'converged', 'reached_tau', 'stalled', 'max_steps' or
+            'nonfinite') and ``converged`` (bool: every status but 'max_steps' and
+            'nonfinite'). With ``return_trajectory``, ``trajectories``: a list with
+            one ``(times, codes, losses)`` tuple of arrays per sample.
+        """
+        X, X_t = self._validate_for_inference(X)
+        parts = [
+            self._solve(X_t[rows], self._encoding_z0(rows.stop - rows.start),
+                        record=return_trajectory)
+            for rows in batch_slices(X_t.shape[0], 1024)
+        ]
+        status = np.concatenate([to_numpy(p.status) for p in parts])
+        diagnostics = Bunch(
+            codes=np.concatenate([to_numpy(p.z, X.dtype) for p in parts]),
+            loss=np.concatenate([to_numpy(p.loss, np.float64) for p in parts]),
+            grad_norm=np.concatenate([to_numpy(p.grad_norm, np.float64) for p in parts]),
+            flow_time=np.concatenate([to_numpy(p.t, np.float64) for p in parts]),
+            n_steps=np.concatenate([to_numpy(p.n_steps) for p in parts]),
+            n_fev=np.concatenate([to_numpy(p.n_fev) for p in parts]),
+            status=np.array([STATUS_NAMES[int(s)] for s in status]),
+            converged=np.isin(status, _FINISHED),
+        )
+        if return_trajectory:
+            diagnostics.trajectories = [
+                tuple(to_numpy(array, np.float64) for array in path)
+                for p in parts
+                for path in p.trajectory.paths(p.z, p.t, p.loss)
+            ]
+        return diagnostics
+
+    # ------------------------------------------------------------------ hooks
+
+    def _check_params(self, n_samples, n_features):
+        super()._check_params(n_samples, n_features)
+        check_solver_options(self.solver, self.solver_options)
+        if self.adjoint == "full" and self.solver not in RECORDING_SOLVERS:
+            raise ValueError(
+                f"adjoint='full' needs a solver that records its steps, one of "
+                f"{sorted(RECORDING_SOLVERS)}; got solver={self.solver!r}"
+            )
+        if not isinstance(self.z0, (str, Real)):
+            shape = np.shape(self.z0)
+            if shape != (self.n_components,):
+                raise ValueError(
+                    f"z0 must be 'zeros', a float or an array of shape "
+                    f"(n_components,) = ({self.n_components},), got shape {shape}"
+                )
+
+    def _build_modules(self, n_features, generator):
+        self.decoder_ = self._make_decoder(n_features, generator)
+
+    def _train_batch(self, X, generator):
+        full = ADJOINTS[self.adjoint]
+        if self.train_z0 == "random":
+            z0 = torch.rand(X.shape[0], self.n_components, generator=generator,
+                            dtype=X.dtype).to(X.device)
+        else:
+            z0 = self._encoding_z0(X.shape[0])
+        result = self._solve(X, z0, record=full)
+        codes = result.z.detach().requires_grad_(full)
+        loss = LOSSES[self.loss][0](self.decoder_(codes), X).mean()
+        loss.backward()
+        if full:
+            add_integral_term(result.trajectory, X, codes.grad,
+                              list(self.decoder_.parameters()))
+        return loss
+
+    def _encode_batch(self, X):
+        result = self._solve(X, self._encoding_z0(X.shape[0]))
+        self._check_flow(result)
+        return result.z
+
+    # -------------------------------------------------------------- internals
+
+    def _encoding_z0(self, n_samples) -> torch.Tensor:
+        if isinstance(self.z0, str):
+            start = torch.zeros(self.n_components)
+        else:
+            start = torch.as_tensor(np.broadcast_to(self.z0, (self.n_components,)))
+        start = start.to(device=self.device_, dtype=self._dtype)
+        return start.expand(n_samples, -1).clone()
+
+    def _solve(self, X, z0, record=False):
+        return solve(
+            self.decoder_,
+            LOSSES[self.loss][0],
+            X,
+            z0,
+            ode_order=self.ode_order,
+            solver=self.solver,
+            alpha=self.alpha,
+            tau=self.tau,
+            step_size=self.step_size,
+            tol=self.flow_tol,
+            max_steps=self.max_flow_steps,
+            options=self.solver_options,
+            record=record,
+        )
+
+    def _check_flow(self, result) -> None:
+        status = to_numpy(result.status)
+        bad = np.flatnonzero(status == NONFINITE)
+        if bad.size:
+            raise FlowSolverError(
+                f"the gradient flow gave non-finite codes or losses for {bad.size} "
+                f"sample(s) (batch rows {bad[:10].tolist()}); lower alpha or "
+                "step_size, or check the decoder and X for extreme values"
+            )
+        capped = int((status == MAX_STEPS).sum())
+        if capped:
+            warnings.warn(
+                f"solver={self.solver!r} hit max_flow_steps={self.max_flow_steps} for "
+                f"{capped} of {status.size} samples; increase max_flow_steps or "
+                "step_size, or loosen flow_tol",
+                FlowSolverWarning,
+            )

@@ -1,0 +1,21 @@
+"""scikit-learn's estimator checks on small CPU configurations of every estimator."""
+
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skgfe import AutoencoderBaseline, GradientFlowEncoder
+
+SMALL = dict(hidden_layer_sizes=(8,), max_iter=5, device="cpu", random_state=0)
+
+ESTIMATORS = [
+    AutoencoderBaseline(**SMALL),
+    GradientFlowEncoder(**SMALL),
+    GradientFlowEncoder(ode_order=2, **SMALL),
+    GradientFlowEncoder(solver="rk4", tau=20.0, step_size=1.0, **SMALL),
+]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
