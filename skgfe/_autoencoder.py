@@ -51,9 +51,10 @@ default='elu'
         Maximum number of epochs.
     shuffle : bool, default=True
         Shuffle the samples at every epoch.
-    tol : float, default=1e-4
+    tol : float, default=1e-5
         Improvement of the training loss (or of the validation score with
-        ``early_stopping``) below which an epoch counts as no improvement.
+        ``early_stopping``) below which an epoch counts as no improvement. It is
+        absolute, and the losses are means over features, hence the small value.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, stop when its score stops
         improving and keep the best parameters.
@@ -130,7 +131,7 @@ default='elu'
         batch_size=32,
         max_iter=200,
         shuffle=True,
-        tol=1e-4,
+        tol=1e-5,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,

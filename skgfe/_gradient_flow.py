@@ -112,9 +112,10 @@ default='elu'
         Maximum number of epochs.
     shuffle : bool, default=True
         Shuffle the samples at every epoch.
-    tol : float, default=1e-4
+    tol : float, default=1e-5
         Improvement of the training loss (or validation score) below which an
-        epoch counts as no improvement.
+        epoch counts as no improvement. It is absolute, and the losses are means
+        over features, hence the small value.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, stop when its score stops
         improving and keep the best decoder.
@@ -215,7 +216,7 @@ default='elu'
         batch_size=32,
         max_iter=200,
         shuffle=True,
-        tol=1e-4,
+        tol=1e-5,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -354,7 +355,7 @@ default='elu'
         if isinstance(self.z0, str):
             start = torch.zeros(self.n_components)
         else:
-            start = torch.as_tensor(np.broadcast_to(self.z0, (self.n_components,)))
+            start = torch.tensor(np.broadcast_to(self.z0, (self.n_components,)))
         start = start.to(device=self.device_, dtype=self._dtype)
         return start.expand(n_samples, -1).clone()
 

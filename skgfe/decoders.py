@@ -60,7 +60,8 @@ default='elu'
     widths = [n_inputs, *hidden_layer_sizes, n_outputs]
     layers = []
     for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
-        linear = nn.Linear(n_in, n_out)
+        # skip_init: torch's own initialisation would draw from the global RNG.
+        linear = nn.utils.skip_init(nn.Linear, n_in, n_out)
         _init_linear(linear, generator)
         layers.append(linear)
         if i < len(widths) - 2:

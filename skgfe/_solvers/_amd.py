@@ -100,6 +100,8 @@ def solve_amd(flow, y, z0, *, tau, step_size, tol, max_steps, options, record=Fa
     finite = torch.isfinite(loss0) & torch.isfinite(grad0).all(dim=1)
     active["status"] = torch.where(finite, active["status"], NONFINITE)
     out = {key: value.clone() for key, value in active.items()}
+    # Targets of the active rows travel with them (compacted, never re-gathered).
+    active["y"] = y
     rows = torch.arange(n, **long)
     records = []
     trials = 0
@@ -107,7 +109,7 @@ def solve_amd(flow, y, z0, *, tau, step_size, tol, max_steps, options, record=Fa
     while rows.numel():
         a = active
         live = a["status"] == RUNNING
-        ya = y[rows]
+        ya = a["y"]
         alpha_step = alpha * a["step"]
         beta = _momentum(a) if momentum else None
         z_trial = a["z"] - alpha_step[:, None] * a["grad"]
@@ -206,7 +208,11 @@ def _set_status(a, accept, live, tol, patience, max_steps, min_step, tau):
     a["quiet"] = torch.where(accept, quiet, a["quiet"])
     status = a["status"]
     status = torch.where(live & (a["n_fev"] > max_steps), MAX_STEPS, status)
-    status = torch.where(live & (a["step"] < min_step), STALLED, status)
+    # A rejected trial whose loss change is below the loss's rounding cannot be
+    # rescued by a smaller step: the sample sits at a minimum to precision.
+    eps = torch.finfo(a["loss"].dtype).eps
+    flat = ~accept & (a["rel_decrease"].abs() <= 8 * eps)
+    status = torch.where(live & (flat | (a["step"] < min_step)), STALLED, status)
     # Relative slack: t reaches tau through a sum of steps, which rounds.
     status = torch.where(live & (a["t"] >= tau * (1 - 1e-9)), REACHED_TAU, status)
     status = torch.where(live & accept & (a["quiet"] >= patience), CONVERGED, status)

@@ -1,0 +1,205 @@
+"""Command line of skgfe: ``python -m skgfe COMMAND`` (or the ``skgfe`` script).
+
+Commands
+--------
+demo
+    Compare PCA, :class:`~skgfe.AutoencoderBaseline` and
+    :class:`~skgfe.GradientFlowEncoder` on scikit-learn's digits: each encoder
+    feeds a logistic regression in a Pipeline, and one table row per method
+    gives the test accuracy, the held-out reconstruction error and the timings.
+
+Run ``python -m skgfe COMMAND --help`` for a command's options.
+"""
+
+import argparse
+import platform
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+from . import AutoencoderBaseline, GradientFlowEncoder, __version__
+from ._utils import resolve_device
+from .exceptions import ConvergenceWarning
+
+# Epochs of both neural estimators: the whole demo takes about a minute on
+# 2 CPU cores (measured: GFE ~1.4 s and the autoencoder ~0.8 s per epoch).
+DEFAULT_MAX_ITER = 20
+# --quick: a few seconds, for tests and smoke checks.
+QUICK_MAX_ITER = 2
+QUICK_N_TRAIN = 200
+# Decoder hidden widths (code side first), shared by both neural estimators.
+HIDDEN_LAYER_SIZES = (64,)
+TEST_SIZE = 0.25
+N_CLASSES = 10
+
+DEMO_DESCRIPTION = """\
+Compare PCA, AutoencoderBaseline and GradientFlowEncoder on scikit-learn's
+digits (8x8 images scaled to [0, 1], 10 classes; 25% held out for testing).
+Each encoder feeds a LogisticRegression in a Pipeline fitted on the training
+part. One row per method: test accuracy, held-out reconstruction MSE (mean over
+samples and pixels of (inverse_transform(transform(X_test)) - X_test)^2), fit
+seconds (encoder, encoding of the training set and classifier) and transform
+seconds per 1,000 test samples.
+"""
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _add_demo_parser(subparsers):
+    demo = subparsers.add_parser(
+        "demo",
+        help="compare PCA, an autoencoder and GFE on the digits data set",
+        description=DEMO_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument(
+        "--n-components", type=_positive_int, default=8, metavar="N",
+        help="dimension of the codes of every method (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--max-iter", type=_positive_int, default=None, metavar="EPOCHS",
+        help="training epochs of the autoencoder and of GFE (default: "
+        f"{DEFAULT_MAX_ITER}, about a minute in all on 2 CPU cores; "
+        f"{QUICK_MAX_ITER} with --quick)",
+    )
+    demo.add_argument(
+        "--n-train", type=_positive_int, default=None, metavar="N",
+        help="fit on a stratified subsample of N training samples, to show data "
+        f"efficiency; at least {N_CLASSES} (default: the whole training part, "
+        f"1347 samples; {QUICK_N_TRAIN} with --quick)",
+    )
+    demo.add_argument(
+        "--device", default="auto",
+        help="torch device of the neural estimators: 'auto' (CUDA when "
+        "available), 'cpu', 'cuda' or 'cuda:N' (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--random-state", type=int, default=0, metavar="SEED",
+        help="seed of the split, the subsample and the estimators "
+        "(default: %(default)s)",
+    )
+    demo.add_argument(
+        "--quick", action="store_true",
+        help=f"tiny configuration finishing in seconds ({QUICK_MAX_ITER} epochs, "
+        f"{QUICK_N_TRAIN} training samples unless given), for tests",
+    )
+    demo.set_defaults(run=lambda args: _run_demo(args, demo))
+
+
+def build_parser():
+    """The argument parser of ``python -m skgfe``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m skgfe",
+        description="Gradient Flow Encoding (skgfe) command line.",
+    )
+    parser.add_argument("--version", action="version", version=f"skgfe {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND",
+                                       required=True)
+    _add_demo_parser(subparsers)
+    return parser
+
+
+def _load_split(args, parser):
+    """Digits in [0, 1] as float32, split into train/test and maybe subsampled."""
+    digits = load_digits()
+    X = (digits.data / 16).astype(np.float32)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, digits.target, test_size=TEST_SIZE, stratify=digits.target,
+        random_state=args.random_state,
+    )
+    n_train = args.n_train or (QUICK_N_TRAIN if args.quick else None)
+    if n_train is not None and not N_CLASSES <= n_train <= len(X_train):
+        parser.error(f"--n-train must be between {N_CLASSES} and {len(X_train)}, "
+                     f"got {n_train}")
+    if n_train is not None and n_train < len(X_train):
+        X_train, _, y_train, _ = train_test_split(
+            X_train, y_train, train_size=n_train, stratify=y_train,
+            random_state=args.random_state,
+        )
+    return X_train, X_test, y_train, y_test
+
+
+def _encoders(args, device):
+    """The three encoders of the demo, by name."""
+    max_iter = args.max_iter or (QUICK_MAX_ITER if args.quick else DEFAULT_MAX_ITER)
+    common = dict(
+        n_components=args.n_components, hidden_layer_sizes=HIDDEN_LAYER_SIZES,
+        loss="mse", max_iter=max_iter, device=device,
+        random_state=args.random_state,
+    )
+    return {
+        "PCA": PCA(n_components=args.n_components, random_state=args.random_state),
+        "AutoencoderBaseline": AutoencoderBaseline(**common),
+        "GradientFlowEncoder": GradientFlowEncoder(**common),
+    }
+
+
+def _evaluate(encoder, X_train, X_test, y_train, y_test):
+    """Fit the encoder+classifier pipeline; return the row's numbers."""
+    pipeline = Pipeline([("encode", encoder),
+                         ("classify", LogisticRegression(max_iter=1000))])
+    start = time.perf_counter()
+    pipeline.fit(X_train, y_train)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    codes = pipeline["encode"].transform(X_test)
+    transform_seconds = time.perf_counter() - start
+    reconstruction = pipeline["encode"].inverse_transform(codes)
+    return (
+        pipeline["classify"].score(codes, y_test),
+        float(np.mean((reconstruction - X_test) ** 2)),
+        fit_seconds,
+        transform_seconds * 1000 / len(X_test),
+    )
+
+
+def _print_header(device, X_train, X_test, args):
+    print(f"skgfe {__version__} | torch {torch.__version__} | "
+          f"python {platform.python_version()}")
+    print(f"device: {device} | torch threads: {torch.get_num_threads()}")
+    print(f"digits: {len(X_train)} train, {len(X_test)} test, "
+          f"{X_train.shape[1]} features | n_components={args.n_components}")
+    print()
+    print(f"{'method':<20} {'accuracy':>9} {'recon MSE':>10} {'fit s':>8} "
+          f"{'transform s/1k':>15}")
+
+
+def _run_demo(args, parser):
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        parser.error(str(exc))
+    X_train, X_test, y_train, y_test = _load_split(args, parser)
+    _print_header(device, X_train, X_test, args)
+    with warnings.catch_warnings():
+        # Short training is the point of the demo; its table says how good it is.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for name, encoder in _encoders(args, str(device)).items():
+            accuracy, mse, fit_s, transform_s = _evaluate(
+                encoder, X_train, X_test, y_train, y_test)
+            print(f"{name:<20} {accuracy:>9.4f} {mse:>10.5f} {fit_s:>8.2f} "
+                  f"{transform_s:>15.4f}", flush=True)
+
+
+def main(argv=None):
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,298 @@
+"""Behaviour every estimator shares through the base: run on both estimators."""
+
+import pickle
+import warnings
+from functools import partial
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+from sklearn.utils.estimator_checks import (
+    check_dataframe_column_names_consistency,
+    check_set_output_transform_pandas,
+    check_transformer_get_feature_names_out_pandas,
+)
+
+import skgfe._base
+from skgfe import AutoencoderBaseline, GradientFlowEncoder
+from skgfe.exceptions import DeviceWarning
+
+SMALL = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=3, device="cpu",
+             random_state=0)
+# A short flow budget keeps the untrained toy decoders' flows quick.
+ESTIMATORS = [AutoencoderBaseline, partial(GradientFlowEncoder, max_flow_steps=100)]
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.filterwarnings("ignore::skgfe.exceptions.FlowSolverWarning"),
+]
+
+
+@pytest.fixture(scope="module")
+def X():
+    return np.random.default_rng(0).uniform(size=(40, 6))
+
+
+@pytest.fixture(params=ESTIMATORS, ids=["AutoencoderBaseline", "GradientFlowEncoder"])
+def estimator(request):
+    return request.param(**SMALL)
+
+
+@pytest.fixture
+def fitted(estimator, X):
+    return estimator.fit(X)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_in_is_dtype_out(estimator, X, dtype):
+    X = X.astype(dtype)
+    codes = estimator.fit(X).transform(X)
+    assert codes.dtype == dtype
+    assert estimator.inverse_transform(codes).dtype == dtype
+    assert estimator.decoder_[0].weight.dtype == skgfe._utils.torch_dtype(dtype)
+
+
+def test_same_seed_same_model_and_global_rng_untouched(estimator, X):
+    torch_state = torch.random.get_rng_state()
+    numpy_state = np.random.get_state()[1].copy()
+    first = clone(estimator).fit(X).transform(X)
+    second = clone(estimator).fit(X).transform(X)
+    np.testing.assert_array_equal(first, second)
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)
+
+
+def test_other_seed_other_model(estimator, X):
+    first = clone(estimator).fit(X).transform(X)
+    second = clone(estimator).set_params(random_state=1).fit(X).transform(X)
+    assert not np.allclose(first, second)
+
+
+def test_inference_does_not_depend_on_its_batch_size(fitted, X, monkeypatch):
+    codes = fitted.transform(X)
+    scores = fitted.score_samples(X)
+    monkeypatch.setattr(skgfe._base, "INFERENCE_BATCH_SIZE", 7)
+    np.testing.assert_allclose(fitted.transform(X), codes, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fitted.score_samples(X), scores, rtol=0, atol=1e-12)
+
+
+def test_score_is_minus_mean_reconstruction_loss(fitted, X):
+    reconstruction = fitted.inverse_transform(fitted.transform(X))
+    per_sample = ((reconstruction - X) ** 2).mean(axis=1)
+    np.testing.assert_allclose(fitted.score_samples(X), -per_sample, rtol=1e-10)
+    assert fitted.score(X) == pytest.approx(-per_sample.mean())
+
+
+def test_bce_reconstructions_are_probabilities(estimator, X):
+    estimator.set_params(loss="bce").fit(X)
+    reconstruction = estimator.inverse_transform(estimator.transform(X))
+    assert ((reconstruction > 0) & (reconstruction < 1)).all()
+    with pytest.raises(ValueError, match=r"loss='bce' needs data in \[0, 1\]"):
+        clone(estimator).fit(X * 3)
+
+
+def test_pickle_round_trip_is_exact_and_stores_cpu_state(fitted, X):
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.transform(X), fitted.transform(X))
+    state = fitted.__getstate__()
+    assert state["device_"] == "cpu"
+    assert "_optimizer" not in state
+    # A warm start after unpickling rebuilds the optimizer and goes on.
+    restored.set_params(warm_start=True, max_iter=1).fit(X)
+    assert restored.n_iter_ == fitted.n_iter_ + 1
+
+
+def test_cuda_pickle_loads_on_cpu_only_machine(fitted, monkeypatch):
+    state = fitted.__getstate__()
+    state["device_"] = "cuda:0"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    restored = type(fitted).__new__(type(fitted))
+    with pytest.warns(DeviceWarning, match="moved to the CPU"):
+        restored.__setstate__(state)
+    assert restored.device_ == torch.device("cpu")
+
+
+@pytest.mark.parametrize(
+    "device, message",
+    [("cuda", "torch.cuda.is_available\\(\\) is False"), ("tpu", "is not a device"),
+     ("meta", "is not supported")],
+)
+def test_bad_device_is_rejected_in_fit(estimator, X, device, message, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=message):
+        estimator.set_params(device=device).fit(X)
+
+
+def test_auto_device_resolves_in_fit_only(estimator, X, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    estimator.set_params(device="auto")
+    assert estimator.get_params()["device"] == "auto"
+    estimator.fit(X)
+    assert estimator.device_ == torch.device("cpu")
+    assert estimator.device == "auto"
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"n_components": 0}, "'n_components' parameter"),
+        ({"loss": "l1"}, "'loss' parameter of .* must be a str among"),
+        ({"optimizer": "lbfgs"}, "'optimizer' parameter"),
+        ({"activation": "swish"}, "'activation' parameter"),
+        ({"batch_size": 0}, "'batch_size' parameter"),
+        ({"learning_rate_init": 0.0}, "'learning_rate_init' parameter"),
+        ({"validation_fraction": 1.0}, "'validation_fraction' parameter"),
+        ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes must be a positive int"),
+        ({"optimizer_params": {"momentun": 0.9}, "optimizer": "sgd"},
+         "could not be built with optimizer_params"),
+    ],
+)
+def test_invalid_parameters_name_the_parameter(estimator, X, params, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        estimator.set_params(**params).fit(X)
+
+
+@pytest.mark.parametrize(
+    "bad_X, error, message",
+    [
+        (np.full((5, 6), np.nan), ValueError, "NaN"),
+        (np.full((5, 6), np.inf), ValueError, "infinity"),
+        (np.zeros((0, 6)), ValueError, "0 sample"),
+        (np.zeros(6), ValueError, "Expected 2D array"),
+        (np.zeros((2, 3, 6)), ValueError, "dim 3"),
+        (np.array([["a"] * 6] * 3), ValueError, "convert|numeric"),
+        (sp.csr_matrix(np.eye(6)), TypeError, "dense data is required"),
+    ],
+)
+def test_bad_input_gives_clear_errors(fitted, bad_X, error, message):
+    with pytest.raises(error, match=message):
+        fitted.transform(bad_X)
+    with pytest.raises(error, match=message):
+        clone(fitted).fit(bad_X)
+
+
+def test_wrong_widths_are_rejected(fitted, X):
+    with pytest.raises(ValueError, match="X has 5 features, but .* is expecting 6"):
+        fitted.transform(X[:, :5])
+    with pytest.raises(ValueError, match="n_components=2"):
+        fitted.inverse_transform(X[:, :3])
+
+
+def test_max_iter_gives_convergence_warning_and_n_iter(estimator, X):
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        estimator.fit(X)
+    assert estimator.n_iter_ == 3
+    assert len(estimator.loss_curve_) == 3
+
+
+def test_early_stopping_tracks_validation_and_stops(estimator, X):
+    estimator.set_params(early_stopping=True, max_iter=200, n_iter_no_change=2, tol=1e9)
+    estimator.fit(X)
+    # The first epoch improves on nothing; then n_iter_no_change epochs fail to.
+    assert estimator.n_iter_ == 3
+    assert len(estimator.validation_scores_) == estimator.n_iter_
+    assert estimator.best_validation_score_ == max(estimator.validation_scores_)
+
+
+def test_training_lowers_the_loss(estimator, X):
+    estimator.set_params(max_iter=30, learning_rate_init=1e-2).fit(X)
+    assert estimator.loss_curve_[-1] < estimator.loss_curve_[0]
+
+
+def test_warm_start_continues(estimator, X):
+    estimator.set_params(warm_start=True).fit(X)
+    decoder = estimator.decoder_
+    estimator.fit(X)
+    assert estimator.n_iter_ == 6
+    assert len(estimator.loss_curve_) == 6
+    assert estimator.decoder_ is decoder
+
+
+def test_verbose_prints_one_line_per_epoch(estimator, X, capsys):
+    estimator.set_params(verbose=1).fit(X)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "Epoch" in line]
+    assert len(lines) == 3 and "loss=" in lines[0]
+
+
+def test_verbose_two_shows_a_progress_bar(estimator, X, capsys):
+    estimator.set_params(verbose=2).fit(X)
+    assert "epoch" in capsys.readouterr().err
+
+
+def test_user_decoder_is_copied_not_trained_in_place(estimator, X):
+    decoder = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(),
+                                  torch.nn.Linear(8, 6))
+    before = [p.detach().clone() for p in decoder.parameters()]
+    estimator.set_params(decoder=decoder).fit(X)
+    assert estimator.decoder_ is not decoder
+    for b, p in zip(before, decoder.parameters()):
+        assert torch.equal(b, p)
+    assert estimator.decoder_[0].weight.dtype == torch.float64
+
+
+def test_decoder_factory_is_seeded(estimator, X):
+    def factory(n_components, n_features):
+        return torch.nn.Linear(n_components, n_features)
+
+    first = clone(estimator).set_params(decoder=factory).fit(X).transform(X)
+    second = clone(estimator).set_params(decoder=factory).fit(X).transform(X)
+    np.testing.assert_array_equal(first, second)
+    with pytest.raises(TypeError, match="decoder must be a torch.nn.Module"):
+        clone(estimator).set_params(decoder=lambda k, d: "not a module").fit(X)
+
+
+def test_optimizer_class_and_params(estimator, X):
+    estimator.set_params(optimizer=torch.optim.RMSprop,
+                         optimizer_params={"alpha": 0.9, "eps": 1e-6}).fit(X)
+    group = estimator._optimizer.param_groups[0]
+    assert isinstance(estimator._optimizer, torch.optim.RMSprop)
+    assert group["alpha"] == 0.9 and group["lr"] == estimator.learning_rate_init
+
+
+def test_divergent_training_restores_finite_weights(estimator, X):
+    estimator.set_params(max_iter=20, learning_rate_init=1e6, optimizer="sgd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            estimator.fit(X * 1e3)
+        except FloatingPointError as error:
+            assert "lower learning_rate_init" in str(error)
+            return
+    for p in estimator.decoder_.parameters():
+        assert torch.isfinite(p).all()
+
+
+def test_pipeline_and_grid_search(estimator, X):
+    pipeline = make_pipeline(MinMaxScaler(), estimator)
+    search = GridSearchCV(pipeline, {f"{type(estimator).__name__.lower()}__n_components":
+                                     [1, 3]}, cv=2)
+    search.fit(X)
+    assert search.best_estimator_.transform(X).shape[1] in (1, 3)
+
+
+def test_feature_names_and_pandas_output(fitted, X):
+    pd = pytest.importorskip("pandas")
+    name = type(fitted).__name__.lower()
+    assert list(fitted.get_feature_names_out()) == [f"{name}0", f"{name}1"]
+    fitted.set_output(transform="pandas")
+    frame = fitted.transform(pd.DataFrame(X, columns=[f"x{i}" for i in range(6)]))
+    assert list(frame.columns) == [f"{name}0", f"{name}1"]
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_set_output_transform_pandas,
+        check_transformer_get_feature_names_out_pandas,
+        check_dataframe_column_names_consistency,
+    ],
+)
+def test_extra_sklearn_checks(estimator, check):
+    pytest.importorskip("pandas")
+    check(type(estimator).__name__, estimator)

@@ -1,0 +1,168 @@
+"""GradientFlowEncoder: encoding semantics, diagnostics, adjoints and data efficiency."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from sklearn.model_selection import train_test_split
+
+from skgfe import AutoencoderBaseline, GradientFlowEncoder
+from skgfe.exceptions import FlowSolverError, FlowSolverWarning
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.filterwarnings("ignore::skgfe.exceptions.FlowSolverWarning"),
+]
+
+# A short flow budget keeps the untrained toy decoder's flows quick.
+SMALL = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=3, device="cpu",
+             random_state=0, max_flow_steps=100)
+
+
+@pytest.fixture(scope="module")
+def X():
+    return np.random.default_rng(1).uniform(size=(30, 5))
+
+
+@pytest.fixture(scope="module")
+def fitted(X):
+    return GradientFlowEncoder(**SMALL).fit(X)
+
+
+def test_transform_is_row_independent_and_deterministic(fitted, X):
+    codes = fitted.transform(X)
+    np.testing.assert_array_equal(codes, fitted.transform(X))
+    rows = np.vstack([fitted.transform(X[i : i + 1]) for i in range(len(X))])
+    np.testing.assert_allclose(rows, codes, rtol=0, atol=1e-9)
+    order = np.random.default_rng(0).permutation(len(X))
+    np.testing.assert_allclose(fitted.transform(X[order]), codes[order], rtol=0,
+                               atol=1e-9)
+
+
+def test_fit_transform_equals_fit_then_transform(X):
+    estimator = GradientFlowEncoder(**SMALL)
+    np.testing.assert_array_equal(estimator.fit_transform(X),
+                                  clone(estimator).fit(X).transform(X))
+
+
+def test_encoding_lowers_the_loss_below_its_start(fitted, X):
+    diagnostics = fitted.flow_diagnostics(X)
+    z0 = torch.zeros(len(X), 2, dtype=torch.float64)
+    with torch.no_grad():
+        start = ((fitted.decoder_(z0).numpy() - X) ** 2).mean(axis=1)
+    assert (diagnostics.loss <= start).all()
+    np.testing.assert_allclose(-diagnostics.loss, fitted.score_samples(X), rtol=1e-12)
+
+
+def test_flow_diagnostics_report_every_sample(fitted, X):
+    diagnostics = fitted.flow_diagnostics(X, return_trajectory=True)
+    np.testing.assert_array_equal(diagnostics.codes, fitted.transform(X))
+    assert diagnostics.n_steps.shape == (len(X),)
+    assert (diagnostics.n_fev > diagnostics.n_steps).all()
+    assert set(diagnostics.status) <= {"converged", "stalled", "reached_tau", "max_steps"}
+    assert "converged" in set(diagnostics.status)
+    np.testing.assert_array_equal(diagnostics.converged,
+                                  diagnostics.status != "max_steps")
+    assert len(diagnostics.trajectories) == len(X)
+    times, codes, losses = diagnostics.trajectories[0]
+    assert len(times) == diagnostics.n_steps[0] + 1
+    np.testing.assert_allclose(codes[0], 0.0)
+    np.testing.assert_allclose(codes[-1], diagnostics.codes[0])
+    assert (np.diff(losses) <= 0).all()
+
+
+def test_max_flow_steps_warns_with_the_parameter_name(fitted, X):
+    capped = pickle.loads(pickle.dumps(fitted)).set_params(max_flow_steps=2, flow_tol=0.0)
+    with pytest.warns(FlowSolverWarning, match="hit max_flow_steps=2 .* increase max_flow"):
+        capped.transform(X)
+
+
+def test_nonfinite_codes_raise_a_flow_error(fitted, X):
+    with pytest.raises(FlowSolverError, match="non-finite codes or losses for 30 sample"):
+        fitted.transform(np.full_like(X, 1e300) * 10)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"solver": "leapfrog"}, "'solver' parameter"),
+        ({"ode_order": 3}, "'ode_order' parameter"),
+        ({"tau": 0.0}, "'tau' parameter"),
+        ({"adjoint": "exact"}, "'adjoint' parameter"),
+        ({"train_z0": "normal"}, "'train_z0' parameter"),
+        ({"solver_options": {"shrnk": 0.3}}, r"unknown key\(s\) \['shrnk'\]"),
+        ({"adjoint": "full", "solver": "dopri5"}, "adjoint='full' needs a solver"),
+        ({"z0": [0.0, 1.0, 2.0]}, r"shape \(n_components,\) = \(2,\)"),
+    ],
+)
+def test_invalid_flow_parameters(X, params, message):
+    with pytest.raises(ValueError, match=message):
+        GradientFlowEncoder(**SMALL).set_params(**params).fit(X)
+
+
+@pytest.mark.parametrize("z0", [0.5, [0.1, -0.2]])
+def test_custom_encoding_start(X, z0):
+    estimator = GradientFlowEncoder(**SMALL, z0=z0).fit(X)
+    _, codes, _ = estimator.flow_diagnostics(X[:1], return_trajectory=True).trajectories[0]
+    np.testing.assert_allclose(codes[0], np.broadcast_to(z0, (2,)))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"adjoint": "full"},
+        {"adjoint": "full", "ode_order": 2},
+        {"adjoint": "full", "solver": "rk4", "tau": 5.0},
+        {"solver": "dopri5", "tau": 5.0, "max_iter": 1},
+        {"train_z0": "z0"},
+    ],
+)
+def test_training_variants_fit_and_encode(X, params):
+    estimator = GradientFlowEncoder(**{**SMALL, **params, "max_iter": params.get("max_iter", 4)})
+    codes = estimator.fit_transform(X)
+    assert codes.shape == (len(X), 2) and np.isfinite(codes).all()
+    assert all(np.isfinite(estimator.loss_curve_))
+
+
+def test_full_adjoint_changes_the_decoder_update(X):
+    approximate = GradientFlowEncoder(**SMALL, adjoint="approximate").fit(X)
+    full = GradientFlowEncoder(**SMALL, adjoint="full").fit(X)
+    weight_a = approximate.decoder_[0].weight.detach()
+    weight_f = full.decoder_[0].weight.detach()
+    assert not torch.allclose(weight_a, weight_f)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X = load_digits().data / 16
+    return train_test_split(X, test_size=0.3, random_state=0)
+
+
+def _held_out_mse(estimator, X_train, X_test):
+    estimator.fit(X_train)
+    return float(np.mean((estimator.inverse_transform(estimator.transform(X_test))
+                          - X_test) ** 2))
+
+
+@pytest.mark.slow
+def test_gfe_beats_pca_on_digits(digits):
+    X_train, X_test = digits
+    gfe = _held_out_mse(GradientFlowEncoder(n_components=5, random_state=0), X_train,
+                        X_test)
+    pca = _held_out_mse(PCA(n_components=5), X_train, X_test)
+    assert gfe < pca
+
+
+@pytest.mark.slow
+def test_gfe_is_more_data_efficient_than_the_autoencoder(digits):
+    X_train, X_test = digits
+    X_small = X_train[:100]
+    gfe = _held_out_mse(GradientFlowEncoder(n_components=5, random_state=0), X_small,
+                        X_test)
+    ae = _held_out_mse(AutoencoderBaseline(n_components=5, random_state=0), X_small,
+                       X_test)
+    assert gfe < ae
