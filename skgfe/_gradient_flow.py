@@ -84,9 +84,10 @@ default='elu'
     max_flow_steps : int, default=1000
         Most solver steps (trials for 'amd') per sample.
     solver_options : dict, default=None
-        Rarely needed solver settings. For 'amd': 'max_step_size', 'min_step_size',
-        'shrink', 'grow', 'sigma' (sufficient-decrease margin), 'patience',
-        'sync_every'. For torchdiffeq's adaptive methods: 'atol', 'first_step'.
+        Rarely needed solver settings. For 'amd': 'max_step_size', 'shrink',
+        'grow', 'sigma' (sufficient-decrease margin), 'patience' (accepted steps
+        below ``flow_tol`` in a row to stop) and 'sync_every' (trials between
+        removals of finished samples; fewer host syncs on GPU). For torchdiffeq's adaptive methods: 'atol', 'first_step'.
         Unknown keys raise a ValueError.
     z0 : 'zeros', float or array-like of shape (n_components,), default='zeros'
         Start of the flow when encoding (``transform``): a fixed point, so the

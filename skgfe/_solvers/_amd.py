@@ -38,7 +38,6 @@ from ._common import (
 
 DEFAULT_OPTIONS = {
     "max_step_size": 1e4,  # upper bound of a sample's step
-    "min_step_size": None,  # below it a sample is stalled; None: 1e-12 * step_size
     "shrink": 0.5,  # step factor after a rejected trial
     "grow": 2.0,  # step factor after an accepted trial
     "sigma": 1e-4,  # sufficient-decrease (Armijo) margin
@@ -76,7 +75,6 @@ def solve_amd(flow, y, z0, *, tau, step_size, tol, max_steps, options, record=Fa
     momentum = flow.order == 2
     alpha = flow.alpha
     objective = flow.objective
-    min_step = opts["min_step_size"] or 1e-12 * step_size
     sync_every = opts["sync_every"] or (8 if z0.device.type == "cuda" else 1)
     n = z0.shape[0]
     long = dict(dtype=torch.long, device=z0.device)
@@ -92,6 +90,9 @@ def solve_amd(flow, y, z0, *, tau, step_size, tol, max_steps, options, record=Fa
         "n_steps": torch.zeros(n, **long),
         "n_fev": torch.ones(n, **long),
         "quiet": torch.zeros(n, **long),
+        # Whether the step has met its scale (a rejection or the step cap):
+        # before that, small decreases only mean the step is still growing.
+        "scaled": torch.zeros(n, dtype=torch.bool, device=z0.device),
         "status": torch.full((n,), RUNNING, **long),
     }
     if momentum:
@@ -110,6 +111,10 @@ def solve_amd(flow, y, z0, *, tau, step_size, tol, max_steps, options, record=Fa
         a = active
         live = a["status"] == RUNNING
         ya = a["y"]
+        sq_grad = a["grad"].square().sum(dim=1)
+        floor = _resolution_floor(a["loss"], alpha * sq_grad)
+        a["step"] = torch.where(live, _trial_step(a, floor, opts, momentum, tau),
+                                a["step"])
         alpha_step = alpha * a["step"]
         beta = _momentum(a) if momentum else None
         z_trial = a["z"] - alpha_step[:, None] * a["grad"]
@@ -118,7 +123,6 @@ def solve_amd(flow, y, z0, *, tau, step_size, tol, max_steps, options, record=Fa
         loss_trial, grad_trial = objective.value_and_grad(z_trial, ya)
 
         decrease = a["loss"] - loss_trial
-        sq_grad = a["grad"].square().sum(dim=1)
         accept = (
             live
             & torch.isfinite(loss_trial)
@@ -129,8 +133,8 @@ def solve_amd(flow, y, z0, *, tau, step_size, tol, max_steps, options, record=Fa
             records.append(_record(a, rows, accept, alpha_step, beta, momentum))
 
         _update(a, accept, live, z_trial, loss_trial, grad_trial, decrease, momentum)
-        _adapt_step(a, accept, live, opts, momentum, tau)
-        _set_status(a, accept, live, tol, opts["patience"], max_steps, min_step, tau)
+        _adapt_step(a, accept, live, opts, momentum)
+        _set_status(a, accept, live, floor, opts, tol, max_steps, tau)
 
         trials += 1
         if trials % sync_every == 0:
@@ -185,37 +189,60 @@ def _update(a, accept, live, z_trial, loss_trial, grad_trial, decrease, momentum
     a["n_fev"] += live
 
 
-def _adapt_step(a, accept, live, opts, momentum, tau):
-    """Grow the step after a success, shrink it after a failure, stop at tau."""
+# How many roundings of the loss a trial step must be predicted to gain.
+_RESOLUTION_ULPS = 64
+
+
+def _resolution_floor(loss, alpha_sq_grad):
+    """The step whose predicted decrease is a few roundings of the loss.
+
+    Smaller steps cannot change the loss visibly, so a trial never uses one: it
+    would be rejected (or accepted without progress) for rounding, not for the
+    flow. A rejected trial at the floor means the sample is at a minimum to
+    precision.
+    """
+    eps = torch.finfo(loss.dtype).eps
+    return _RESOLUTION_ULPS * eps * loss.abs() / alpha_sq_grad.clamp_min(
+        torch.finfo(loss.dtype).tiny
+    )
+
+
+
+def _trial_step(a, floor, opts, momentum, tau):
+    """The sample's step raised to the resolution floor, capped by the limits."""
+    remaining = (tau - a["t"]).clamp_min(0.0)
+    step = torch.maximum(a["step"], floor).clamp_max(opts["max_step_size"])
+    return torch.minimum(step, remaining.square() if momentum else remaining)
+
+
+def _adapt_step(a, accept, live, opts, momentum):
+    """Grow the step after a success, shrink it after a failure."""
     step = a["step"]
     # Time advances by the step (first order) or by its square root, the time
     # step of the accelerated ODE that Nesterov's method with this step follows.
     advance = step.sqrt() if momentum else step
     a["t"] = torch.where(accept, a["t"] + advance, a["t"])
-    grown = (step * opts["grow"]).clamp_max(opts["max_step_size"])
     shrunk = step * opts["shrink"]
     if momentum:
         # A restarted sample retries the same step without momentum first.
         shrunk = torch.where(a["restart"], step, shrunk)
-    new_step = torch.where(accept, grown, shrunk)
-    remaining = (tau - a["t"]).clamp_min(0.0)
-    new_step = torch.minimum(new_step, remaining.square() if momentum else remaining)
-    a["step"] = torch.where(live, new_step, step)
+    a["next_step"] = torch.where(accept, step * opts["grow"], shrunk)
+    a["step"] = torch.where(live, a["next_step"], step)
 
 
-def _set_status(a, accept, live, tol, patience, max_steps, min_step, tau):
-    quiet = torch.where(a["rel_decrease"] < tol, a["quiet"] + 1, 0)
+def _set_status(a, accept, live, floor, opts, tol, max_steps, tau):
+    a["scaled"] = a["scaled"] | (live & ~accept) | (a["step"] >= opts["max_step_size"])
+    quiet = torch.where(a["scaled"] & (a["rel_decrease"] < tol), a["quiet"] + 1, 0)
     a["quiet"] = torch.where(accept, quiet, a["quiet"])
+    stalled = ~accept & (a["next_step"] < floor)
     status = a["status"]
     status = torch.where(live & (a["n_fev"] > max_steps), MAX_STEPS, status)
-    # A rejected trial whose loss change is below the loss's rounding cannot be
-    # rescued by a smaller step: the sample sits at a minimum to precision.
-    eps = torch.finfo(a["loss"].dtype).eps
-    flat = ~accept & (a["rel_decrease"].abs() <= 8 * eps)
-    status = torch.where(live & (flat | (a["step"] < min_step)), STALLED, status)
+    status = torch.where(live & stalled, STALLED, status)
     # Relative slack: t reaches tau through a sum of steps, which rounds.
     status = torch.where(live & (a["t"] >= tau * (1 - 1e-9)), REACHED_TAU, status)
-    status = torch.where(live & accept & (a["quiet"] >= patience), CONVERGED, status)
+    status = torch.where(
+        live & accept & (a["quiet"] >= opts["patience"]), CONVERGED, status
+    )
     a["status"] = status
 
 
