@@ -6,7 +6,8 @@ integrating a gradient flow on the decoder's reconstruction loss.
 
 from ._autoencoder import AutoencoderBaseline
 from ._gradient_flow import GradientFlowEncoder
+from ._persistence import load
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["AutoencoderBaseline", "GradientFlowEncoder", "__version__"]
+__all__ = ["AutoencoderBaseline", "GradientFlowEncoder", "__version__", "load"]

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._compat import Interval, StrOptions, _fit_context, validate_data
 from ._losses import LOSSES
+from ._persistence import save as save_estimator
 from ._utils import (
     batch_slices,
     make_generator,
@@ -267,6 +268,21 @@ class BaseDecoderEstimator(
             The mean of :meth:`score_samples`.
         """
         return float(np.mean(self.score_samples(X)))
+
+    def save(self, path):
+        """Save the fitted estimator to a versioned file; read it with :func:`skgfe.load`.
+
+        The file holds the modules' state dicts and the parameters as JSON, and is
+        read back without unpickling code. Estimators whose parameters include a
+        module or a callable (a custom decoder) must be pickled instead.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination file.
+        """
+        check_is_fitted(self)
+        save_estimator(self, path)
 
     @property
     def _n_features_out(self):
