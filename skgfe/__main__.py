@@ -8,6 +8,12 @@ demo
     feeds a logistic regression in a Pipeline, and one table row per method
     gives the test accuracy, the held-out reconstruction error and the timings.
 
+fit
+    Fit an encoder to a CSV or NPY matrix (rows are samples) and save it with
+    :meth:`save` (read back by :func:`skgfe.load`).
+transform
+    Encode a CSV or NPY matrix with a saved model and write the codes.
+
 Run ``python -m skgfe COMMAND --help`` for a command's options.
 """
 
@@ -24,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from . import AutoencoderBaseline, GradientFlowEncoder, __version__
+from . import AutoencoderBaseline, GradientFlowEncoder, __version__, load
 from ._utils import resolve_device
 from .exceptions import ConvergenceWarning
 
@@ -113,7 +119,108 @@ def build_parser():
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND",
                                        required=True)
     _add_demo_parser(subparsers)
+    _add_fit_parser(subparsers)
+    _add_transform_parser(subparsers)
     return parser
+
+
+ESTIMATORS = {"gfe": GradientFlowEncoder, "ae": AutoencoderBaseline}
+
+
+def _add_fit_parser(subparsers):
+    fit = subparsers.add_parser(
+        "fit", help="fit an encoder to a CSV/NPY matrix and save it",
+        description="Fit GradientFlowEncoder (or AutoencoderBaseline) to a matrix "
+        "whose rows are samples, read from a .npy file or a CSV file of numbers "
+        "(comma-separated, no header unless --skip-header), and save the model.",
+    )
+    fit.add_argument("data", help="input matrix, .npy or .csv")
+    fit.add_argument("--model", required=True, help="file to save the model to")
+    fit.add_argument("--estimator", choices=sorted(ESTIMATORS), default="gfe",
+                     help="gfe: GradientFlowEncoder; ae: AutoencoderBaseline "
+                     "(default: %(default)s)")
+    fit.add_argument("--n-components", type=_positive_int, default=2, metavar="N",
+                     help="dimension of the codes (default: %(default)s)")
+    fit.add_argument("--hidden-layer-sizes", type=_int_tuple, default=(64,),
+                     metavar="W1,W2,...", help="decoder hidden widths, code side "
+                     "first (default: 64)")
+    fit.add_argument("--loss", choices=["mse", "bce"], default="mse",
+                     help="reconstruction loss; bce needs data in [0, 1] "
+                     "(default: %(default)s)")
+    fit.add_argument("--max-iter", type=_positive_int, default=200, metavar="EPOCHS",
+                     help="maximum training epochs (default: %(default)s)")
+    fit.add_argument("--skip-header", action="store_true",
+                     help="skip the first line of a CSV file")
+    fit.add_argument("--device", default="auto",
+                     help="'auto', 'cpu', 'cuda' or 'cuda:N' (default: %(default)s)")
+    fit.add_argument("--random-state", type=int, default=0, metavar="SEED",
+                     help="seed (default: %(default)s)")
+    fit.set_defaults(run=lambda args: _run_fit(args, fit))
+
+
+def _add_transform_parser(subparsers):
+    transform = subparsers.add_parser(
+        "transform", help="encode a CSV/NPY matrix with a saved model",
+        description="Encode the rows of a .npy or CSV matrix with a model saved "
+        "by 'fit' and write the codes as .npy or CSV (by the output's suffix).",
+    )
+    transform.add_argument("data", help="input matrix, .npy or .csv")
+    transform.add_argument("--model", required=True, help="model saved by 'fit'")
+    transform.add_argument("--output", required=True,
+                           help="where to write the codes, .npy or .csv")
+    transform.add_argument("--skip-header", action="store_true",
+                           help="skip the first line of a CSV file")
+    transform.add_argument("--device", default=None,
+                           help="device to load the model on (default: as saved, "
+                           "or the CPU when that device is absent)")
+    transform.set_defaults(run=lambda args: _run_transform(args, transform))
+
+
+def _int_tuple(text):
+    try:
+        return tuple(_positive_int(part) for part in text.split(","))
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers, got {text!r}") from exc
+
+
+def _read_matrix(path, skip_header, parser):
+    try:
+        if str(path).endswith(".npy"):
+            return np.load(path, allow_pickle=False)
+        return np.loadtxt(path, delimiter=",", skiprows=int(skip_header), ndmin=2)
+    except (OSError, ValueError) as exc:
+        parser.error(f"cannot read a numeric matrix from {path!r}: {exc}")
+
+
+def _write_matrix(path, array):
+    if str(path).endswith(".npy"):
+        np.save(path, array)
+    else:
+        np.savetxt(path, array, delimiter=",")
+
+
+def _run_fit(args, parser):
+    X = _read_matrix(args.data, args.skip_header, parser)
+    estimator = ESTIMATORS[args.estimator](
+        n_components=args.n_components, hidden_layer_sizes=args.hidden_layer_sizes,
+        loss=args.loss, max_iter=args.max_iter, device=args.device,
+        random_state=args.random_state,
+    )
+    start = time.perf_counter()
+    estimator.fit(X)
+    estimator.save(args.model)
+    print(f"fitted {type(estimator).__name__} on {X.shape[0]} x {X.shape[1]} in "
+          f"{time.perf_counter() - start:.2f} s ({estimator.n_iter_} epochs, final "
+          f"loss {estimator.loss_curve_[-1]:.6g}); saved to {args.model}")
+
+
+def _run_transform(args, parser):
+    X = _read_matrix(args.data, args.skip_header, parser)
+    estimator = load(args.model, device=args.device)
+    codes = estimator.transform(X)
+    _write_matrix(args.output, codes)
+    print(f"wrote {codes.shape[0]} x {codes.shape[1]} codes to {args.output}")
 
 
 def _load_split(args, parser):

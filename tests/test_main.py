@@ -1,5 +1,6 @@
 """Tests of the command line, ``python -m skgfe``."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -74,3 +75,33 @@ def test_demo_cuda_without_cuda_exits_with_status_2(capsys):
         main(["demo", "--quick", "--device", "cuda"])
     assert exit_info.value.code == 2
     assert "CUDA" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("estimator", ["gfe", "ae"])
+@pytest.mark.parametrize("suffix", [".csv", ".npy"])
+def test_fit_then_transform_round_trip(tmp_path, capsys, estimator, suffix):
+    from skgfe import load
+
+    X = np.random.default_rng(0).uniform(size=(30, 4))
+    data = tmp_path / f"data{suffix}"
+    if suffix == ".npy":
+        np.save(data, X)
+    else:
+        np.savetxt(data, X, delimiter=",")
+    model, codes = tmp_path / "model.skgfe", tmp_path / f"codes{suffix}"
+    assert main(["fit", str(data), "--model", str(model), "--estimator", estimator,
+                 "--max-iter", "2", "--hidden-layer-sizes", "8,4"]) == 0
+    assert "saved to" in capsys.readouterr().out
+    assert main(["transform", str(data), "--model", str(model), "--output",
+                 str(codes)]) == 0
+    written = np.load(codes) if suffix == ".npy" else np.loadtxt(codes, delimiter=",")
+    np.testing.assert_allclose(written, load(model).transform(X), rtol=1e-12)
+    assert written.shape == (30, 2)
+
+
+def test_fit_rejects_unreadable_data(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\nc,d\n")
+    with pytest.raises(SystemExit) as info:
+        main(["fit", str(bad), "--model", str(tmp_path / "m")])
+    assert info.value.code == 2
