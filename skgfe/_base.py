@@ -234,7 +234,7 @@ class BaseDecoderEstimator(
         return to_numpy(output, X.dtype)
 
     def score_samples(self, X):
-        """Minus the reconstruction loss of each sample (higher is better).
+        """Return minus the reconstruction loss of each sample (higher is better).
 
         Parameters
         ----------
@@ -253,7 +253,7 @@ class BaseDecoderEstimator(
         return -to_numpy(losses, np.float64)
 
     def score(self, X, y=None):
-        """Minus the mean reconstruction loss of X (higher is better).
+        """Return minus the mean reconstruction loss of X (higher is better).
 
         Parameters
         ----------

@@ -72,8 +72,9 @@ default='elu'
     alpha : float, default=1.0
         Rate of the flow.
     tau : float, default=1e4
-        Flow time. Fixed-step solvers take ``ceil(tau / step_size)`` steps;
-        'amd' usually stops earlier, when ``flow_tol`` is met.
+        Flow time. Fixed-step solvers take ``ceil(tau / step_size)`` steps, so
+        with them lower ``tau`` (or raise ``step_size``) from the defaults,
+        which suit 'amd'; 'amd' usually stops earlier, when ``flow_tol`` is met.
     step_size : float, default=1.0
         Initial step of 'amd' (it adapts per sample), the step of fixed-step
         solvers.
@@ -152,7 +153,7 @@ default='elu'
         Best validation score with early stopping.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen in ``fit``, when X had string column names.
 
     See Also
@@ -388,9 +389,14 @@ default='elu'
             )
         capped = int((status == MAX_STEPS).sum())
         if capped:
+            hint = (
+                "increase max_flow_steps or loosen flow_tol"
+                if self.solver == "amd"
+                else f"tau / step_size = {self.tau / self.step_size:.3g} steps are "
+                "needed: lower tau, raise step_size or increase max_flow_steps"
+            )
             warnings.warn(
                 f"solver={self.solver!r} hit max_flow_steps={self.max_flow_steps} for "
-                f"{capped} of {status.size} samples; increase max_flow_steps or "
-                "step_size, or loosen flow_tol",
+                f"{capped} of {status.size} samples; {hint}",
                 FlowSolverWarning,
             )

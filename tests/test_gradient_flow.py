@@ -79,6 +79,9 @@ def test_max_flow_steps_warns_with_the_parameter_name(fitted, X):
     capped = pickle.loads(pickle.dumps(fitted)).set_params(max_flow_steps=2, flow_tol=0.0)
     with pytest.warns(FlowSolverWarning, match="hit max_flow_steps=2 .* increase max_flow"):
         capped.transform(X)
+    capped.set_params(solver="rk4", tau=10.0, step_size=1.0)
+    with pytest.warns(FlowSolverWarning, match="10 steps are needed: lower tau"):
+        capped.transform(X)
 
 
 def test_nonfinite_codes_raise_a_flow_error(fitted, X):

@@ -155,6 +155,9 @@ def test_unknown_solver_option_is_rejected():
         check_solver_options("amd", {"gorw": 2.0})
     with pytest.raises(ValueError, match="allowed keys: none"):
         check_solver_options("rk4", {"atol": 1e-3})
+    with pytest.raises(ValueError, match="allowed keys: none"):
+        check_solver_options("midpoint", {"first_step": 1e-3})
+    assert check_solver_options("dopri5", {"atol": 1e-6}) == {"atol": 1e-6}
 
 
 def test_recording_needs_a_recording_solver(small_decoder, targets):

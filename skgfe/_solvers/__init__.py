@@ -25,8 +25,11 @@ from ._torchdiffeq import solve_torchdiffeq
 
 # name -> (solve function, its default options); skgfe's own methods shadow
 # torchdiffeq's methods of the same name.
-SOLVERS = {name: (solve_torchdiffeq, _torchdiffeq.DEFAULT_OPTIONS)
-           for name in _torchdiffeq.METHODS}
+SOLVERS = {
+    name: (solve_torchdiffeq,
+           {} if name in _torchdiffeq.FIXED_GRID else _torchdiffeq.DEFAULT_OPTIONS)
+    for name in _torchdiffeq.METHODS
+}
 SOLVERS.update({name: (solve_fixed, {}) for name in STEPPERS})
 SOLVERS["amd"] = (solve_amd, _amd.DEFAULT_OPTIONS)
 
