@@ -1,0 +1,1549 @@
+"""Benchmark the gradient-flow solvers that encode samples with a trained decoder.
+
+Three ways to encode the same held-out samples from z0 = 0 are compared:
+
+(a) skgfe's per-sample AMD (``solve(..., solver="amd")``), ``ode_order`` 1 and 2;
+(b) a batch-shared AMD written here as a faithful reference of the authors'
+    solver (``shared_amd`` below; method.md section 3 and k-flouris/gfe
+    ``torchdiffeq-master-amd/torchdiffeq/_impl/amd.py``): one step size for the
+    whole batch, a trial accepted only if every sample passes the test, three
+    decoder passes per trial, the windowed stopping rule on the batch-mean loss;
+(c) fixed-step RK4 (``solve(..., solver="rk4")``) on the first-order flow.
+
+The "converged" loss l*_i of every sample is that of per-sample AMD with
+flow_tol 1e-9 in float64. Two targets on the mean loss over the samples:
+
+- ``loss``:   mean_i l_i <= 1.01 * mean_i l*_i   (within 1 % of the converged loss);
+- ``excess``: mean_i l_i - L* <= 0.01 * (L(z0) - L*)   (99 % of the possible decrease).
+
+For every method the stopping knob is swept (AMD: flow_tol, or a step budget
+max_steps with flow_tol=0; batch-shared AMD: its eps_conv, or a trial budget;
+RK4: step size and number of steps). The cheapest setting, in decoder
+evaluations per sample, that reaches a target is then timed at batch sizes 1,
+32 and 256 (repeats: median, min, max). The final loss of every method at its
+default settings is reported too.
+
+Run ``python benchmarks/bench_solvers.py`` (a few minutes) or ``--quick`` (a
+smoke test); ``--device cuda`` on a GPU. Results: ``--out`` (default
+``benchmarks/results/``), files ``solvers.json`` and ``solvers.md``.
+"""
+
+import os
+
+# With the default (spinning) OpenMP wait policy, two torch threads on a busy
+# 2-core machine were 10-20x slower per decoder pass than one in our runs; a
+# passive wait removes that. It must be set before torch is imported; a value
+# already in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import copy  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import sklearn  # noqa: E402
+import torch  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+
+from skgfe import GradientFlowEncoder  # noqa: E402
+from skgfe._flows import LatentObjective  # noqa: E402
+from skgfe._losses import LOSSES  # noqa: E402
+from skgfe._solvers import STATUS_NAMES, solve  # noqa: E402
+
+TARGET_REL = 0.01
+# Flow time for the reference and for the sweeps of step budgets and tolerances:
+# effectively unlimited, so that a method is stopped by its own knob and not by
+# tau (the estimator's default tau = 1e4 binds on slowly converging decoders).
+FREE_TAU = 1e12
+TARGETS = {
+    "loss": "mean loss <= (1 + 0.01) L*",
+    "excess": "mean loss - L* <= 0.01 (L(z0) - L*)",
+}
+METHODS = {
+    "amd1": "per-sample AMD, order 1",
+    "amd2": "per-sample AMD, order 2",
+    "shared": "batch-shared AMD (authors')",
+    "rk4": "fixed-step RK4",
+}
+
+# --------------------------------------------------------------------------
+# (b) The authors' AMD with one step size per batch (reference implementation)
+# --------------------------------------------------------------------------
+
+# The authors' values (config/config_fmnist.ini, [AMD]; n_shrink 20 as in the brief,
+# their fmnist config has 15).
+SHARED_DEFAULTS = {
+    "sigma": 1e-5,  # AMD_ARMIJO_SIGMA
+    "dt_max": 10.0,  # AMD_DTMAXSTEP, also a factor of the acceptance margin
+    "dt_min": 1.0,  # AMD_DTSTEP: first step and floor of a grown step
+    "shrink": 0.5,  # AMD_DTFACTOR
+    "n_shrink": 20,  # AMD_DTITER: force-accept once dt < shrink ** n_shrink
+    "dt_jump": 10.0,  # AMD_CONV_DTSTEP: flow time credited by a forced acceptance
+    "grow": 1.1,  # hard-coded in their amd.py
+    "p": 0.98,  # AMD_CONV_PERCTAU: losses are recorded once t >= (1 - p) * tau
+    "eps_conv": 1e-5,  # AMD_CONV_GRADDT
+}
+_WINDOW = 5  # their stopping rule looks at the last five recorded losses
+
+
+def _window_slope(hist):
+    """Mean of ``numpy.gradient`` over five values (the rows of ``hist``).
+
+    For a, b, c, d, e at unit spacing numpy.gradient gives
+    [b - a, (c - a)/2, (d - b)/2, (e - c)/2, e - d], whose mean is
+    (1.5 (e - a) - 0.5 (d - b)) / 5.
+    """
+    a, b, _, d, e = hist.unbind(dim=1)
+    return (1.5 * (e - a) - 0.5 * (d - b)) / 5.0
+
+
+def shared_amd(
+    decoder,
+    loss,
+    y,
+    z0,
+    *,
+    group_size=None,
+    tau=1e4,
+    alpha=1.0,
+    max_trials=100_000,
+    record_curve=False,
+    stop_below=None,
+    sync_every=None,
+    **options,
+):
+    """The authors' AMD: one step size per batch, accepted only if all samples pass.
+
+    The rows are split into consecutive groups of ``group_size`` rows (None: one
+    group, the whole batch); each group is one independent batch of the authors'
+    solver. Groups run side by side so that a sweep over many batches costs one
+    loop; the timings call it with one group, as a user would.
+
+    One trial per group, as their ``_adaptive_amd_step``: loss at z (forward
+    pass, not reused from the previous trial), trial ``z1 = z + dt f(z)``, loss at
+    z1 (forward pass), ``f(z1) = -alpha grad l(z1)`` (forward and backward pass).
+    Accept if ``l_i(z) - l_i(z1) >= sigma dt dt_max ||f_i(z1)||^2`` for every row
+    i of the group. Rejected: ``dt *= shrink``. Once ``dt < shrink ** n_shrink``
+    the trial (made with that tiny dt) is accepted whatever its loss and the flow
+    time advances by ``min(dt_jump, tau - t)`` (their "failed to min dist").
+    Accepted: ``dt = min(max(dt_min, grow * step), dt_max, tau - t)``; once
+    ``t >= (1 - p) tau`` the group-mean loss at z1 is recorded, and the group
+    stops when ``|mean(numpy.gradient(last five records))| < eps_conv`` or at
+    ``t = tau``. (Their code caps the next step by tau minus the time *before*
+    the step; here by tau minus the new time, which only matters at t ~ tau.)
+
+    ``max_trials`` caps the trials; ``stop_below`` stops every group once the
+    mean loss over all rows is at most that value (for budget sweeps).
+
+    Returns
+    -------
+    dict with ``z``, ``loss`` (per row, at the final z, known without an extra
+    pass), ``n_fev`` (per row: 1 for f(z0), then 3 per trial of its group),
+    ``trials``, ``accepted``, ``forced`` (forced acceptances) and ``t`` (per
+    group), and with
+    ``record_curve`` ``curve``, the mean loss over all rows after each trial.
+    """
+    unknown = set(options) - set(SHARED_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown shared_amd options {sorted(unknown)}")
+    opts = {**SHARED_DEFAULTS, **options}
+    objective = LatentObjective(decoder, loss)
+    n = z0.shape[0]
+    size = n if group_size is None else group_size
+    if n % size:
+        raise ValueError(f"{n} rows do not split into groups of {size}")
+    n_groups = n // size
+    device, dtype = z0.device, z0.dtype
+    f64 = {"dtype": torch.float64, "device": device}
+    sync_every = sync_every or (16 if device.type == "cuda" else 1)
+
+    def rows(per_group):  # (n_groups,) -> (n,)
+        return per_group.repeat_interleave(size)
+
+    z = z0.clone()
+    current, grad = objective.value_and_grad(z, y)  # their before_integrate: f(z0)
+    f = -alpha * grad
+    dt = torch.full((n_groups,), opts["dt_min"], **f64)
+    t = torch.zeros(n_groups, **f64)
+    hist = torch.zeros(n_groups, _WINDOW, **f64)
+    n_rec = torch.zeros(n_groups, dtype=torch.long, device=device)
+    trials = torch.zeros_like(n_rec)
+    forced_count = torch.zeros_like(n_rec)
+    accepted = torch.zeros_like(n_rec)
+    done = torch.zeros(n_groups, dtype=torch.bool, device=device)
+    dt_floor = opts["shrink"] ** opts["n_shrink"]
+    record_from = (1.0 - opts["p"]) * tau
+    curve = []
+
+    k = 0
+    while k < max_trials:
+        running = ~done
+        with torch.no_grad():
+            loss0 = objective.value(z, y)  # pass 1: loss at z
+            dt_rows = rows(dt).to(dtype)
+            z1 = z + dt_rows[:, None] * f
+            loss1 = objective.value(z1, y)  # pass 2: loss at z1
+        _, grad1 = objective.value_and_grad(z1, y)  # pass 3: f(z1)
+        f1 = -alpha * grad1
+        lhs = loss0 - loss1
+        rhs = opts["sigma"] * dt_rows * opts["dt_max"] * f1.square().sum(dim=1)
+        passed = (lhs >= rhs).view(n_groups, size).all(dim=1)
+        forced = (dt < dt_floor) & running
+        accept = (passed | forced) & running
+        advance = torch.where(forced, torch.clamp(tau - t, max=opts["dt_jump"]), dt)
+        t_new = torch.where(accept, t + advance, t)
+        grown = torch.clamp(
+            opts["grow"] * advance, min=opts["dt_min"], max=opts["dt_max"]
+        )
+        grown = torch.minimum(grown, tau - t_new)
+        dt = torch.where(accept, grown, torch.where(running, opts["shrink"] * dt, dt))
+        accept_rows = rows(accept)
+        z = torch.where(accept_rows[:, None], z1, z)
+        f = torch.where(accept_rows[:, None], f1, f)
+        current = torch.where(accept_rows, loss1, loss0)
+        t = t_new
+        trials += running
+        forced_count += forced
+        accepted += accept
+        # The windowed stopping rule on the group-mean loss.
+        record = accept & (t_new >= record_from)
+        group_mean = loss1.view(n_groups, size).mean(dim=1).to(torch.float64)
+        shifted = torch.cat([hist[:, 1:], group_mean[:, None]], dim=1)
+        hist = torch.where(record[:, None], shifted, hist)
+        n_rec += record
+        converged = (
+            record & (n_rec >= _WINDOW) & (_window_slope(hist).abs() < opts["eps_conv"])
+        )
+        done = done | converged | (running & (t >= tau * (1 - 1e-12)))
+        mean_now = current.mean()
+        if record_curve:
+            curve.append(mean_now)
+        if stop_below is not None:
+            done = done | (mean_now <= stop_below)
+        k += 1
+        # One host sync per `sync_every` trials; trials of a finished group are
+        # masked no-ops, so the result does not depend on sync_every.
+        if k % sync_every == 0 and bool(done.all()):
+            break
+    out = {
+        "z": z,
+        "loss": current,
+        "n_fev": 1 + 3 * rows(trials),
+        "trials": trials,
+        "forced": forced_count,
+        "accepted": accepted,
+        "t": t,
+    }
+    if record_curve:
+        out["curve"] = torch.stack(curve) if curve else current.mean()[None]
+    return out
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+
+
+def polish_lbfgs(decoder, loss, y, z, max_eval):
+    """Minimise each row's loss further with L-BFGS from ``z`` (float64).
+
+    The rows are independent, so L-BFGS on the sum of their losses minimises
+    each one; it starts where the flow stopped, in the basin the flow is in.
+    Returns the per-row losses and a summary of what the polish changed.
+    """
+    z = z.detach().clone().requires_grad_(True)
+    with torch.no_grad():
+        before = loss(decoder(z), y)
+    if max_eval <= 0:
+        return before, {"n_eval": 0, "max_code_change": 0.0, "mean_loss_drop": 0.0}
+    opt = torch.optim.LBFGS(
+        [z],
+        lr=1.0,
+        max_iter=max_eval,
+        max_eval=max_eval,
+        tolerance_grad=1e-12,
+        tolerance_change=1e-15,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+    )
+    count = [0]
+
+    def closure():
+        opt.zero_grad()
+        value = loss(decoder(z), y).sum()
+        value.backward()
+        count[0] += 1
+        return value
+
+    start = z.detach().clone()
+    opt.step(closure)
+    with torch.no_grad():
+        after = loss(decoder(z), y)
+    # Never let the polish make a row worse (L-BFGS on the sum could, in theory).
+    after = torch.minimum(after, before)
+    _, grad = LatentObjective(decoder, loss).value_and_grad(z.detach(), y)
+    return after, {
+        "n_eval": count[0],
+        "max_code_change": float((z.detach() - start).norm(dim=1).max()),
+        "max_code_norm": float(start.norm(dim=1).max()),
+        "mean_loss_drop": float((before - after).mean()),
+        "max_grad_norm_after": float(grad.norm(dim=1).max()),
+    }
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def mean(x):
+    return float(x.double().mean())
+
+
+def batches(n, size):
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def machine_info(args):
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        here = Path(__file__).parent
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=here,
+            check=False,
+        ).stdout.strip()
+        # Uncommitted changes to the package change what was measured.
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "skgfe"],
+            capture_output=True,
+            text=True,
+            cwd=here.parent,
+            check=False,
+        ).stdout.splitlines()
+    except OSError:
+        commit, dirty = "", []
+    info = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cpu_model": cpu,
+        "n_cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "device": args.device,
+        "git_commit": commit,
+        "skgfe_uncommitted_changes": dirty,
+        "load_average_start": list(os.getloadavg()),
+    }
+    if args.device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(torch.device(args.device))
+    return info
+
+
+def timed(fn, device, repeats, max_seconds):
+    """Run ``fn()`` ``repeats`` times, fewer if that would exceed ``max_seconds``.
+
+    Returns the list of seconds (at least one run) and the last output.
+    """
+    times = []
+    out = None
+    while len(times) < repeats:
+        sync(device)
+        start = time.perf_counter()
+        out = fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+        if sum(times) + times[-1] > max_seconds:
+            break
+    return times, out
+
+
+# --------------------------------------------------------------------------
+# problems
+# --------------------------------------------------------------------------
+
+
+def digits_problem(args):
+    X = (load_digits().data / 16.0).astype(np.float32)
+    perm = np.random.RandomState(0).permutation(len(X))
+    n_test = 32 if args.quick else args.n_test
+    X_test, X_train = X[perm[:n_test]], X[perm[n_test:]]
+    if args.quick:
+        X_train = X_train[:300]
+    params = {
+        "n_components": 5,
+        "loss": "bce",
+        "hidden_layer_sizes": (64,),
+        "activation": "elu",
+        "batch_size": 64,
+        "learning_rate_init": 3e-3,
+        "flow_tol": 1e-3,
+        "max_flow_steps": 200,
+        "max_iter": 1 if args.quick else 10,
+    }
+    if args.quick:
+        grid = {
+            "amd_tol": [1e-2, 1e-3, 1e-4, 1e-5],
+            "amd_budget": [5, 10, 20, 40, 80],
+            "shared_eps": [1e-4, 1e-5],
+            "shared_budget": 300,
+            "rk4_h": [50.0, 10.0],
+            "rk4_steps": 100,
+        }
+        return {
+            "name": "digits",
+            "X_train": X_train,
+            "X_test": X_test,
+            "params": params,
+            "batch_sizes": [1, 8, 32],
+            "batch1_samples": 8,
+            "rk4_default_samples": 0,
+            "ref_max_steps": 2000,
+            "grid": grid,
+        }
+    grid = {
+        "amd_tol": [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6],
+        "amd_budget": [
+            5,
+            8,
+            10,
+            12,
+            15,
+            20,
+            25,
+            30,
+            40,
+            50,
+            60,
+            80,
+            100,
+            130,
+            160,
+            200,
+            250,
+            320,
+            400,
+            500,
+        ],
+        "shared_eps": [1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6],
+        "shared_budget": 2000,
+        "rk4_h": [500.0, 200.0, 100.0, 50.0, 20.0, 10.0, 5.0, 2.0, 1.0],
+        "rk4_steps": 500,
+    }
+    return {
+        "name": "digits",
+        "X_train": X_train,
+        "X_test": X_test,
+        "params": params,
+        "batch_sizes": [1, 32, 256],
+        "batch1_samples": args.batch1_samples,
+        "rk4_default_samples": args.rk4_default_samples,
+        "ref_max_steps": 20000,
+        "grid": grid,
+    }
+
+
+def fmnist_problem(args):
+    from skgfe.datasets import load_fashion_mnist
+
+    n_train = 200 if args.quick else args.fmnist_train
+    n_test = 16 if args.quick else args.fmnist_test
+    try:
+        X_train = load_fashion_mnist(
+            subset="train", n_samples=n_train, return_X_y=True
+        )[0].astype(np.float32)
+        X_test = load_fashion_mnist(subset="test", n_samples=n_test, return_X_y=True)[
+            0
+        ].astype(np.float32)
+    except (OSError, ValueError) as exc:
+        print(f"[fmnist] skipped: Fashion-MNIST files not found ({exc})")
+        return None
+    # The paper's decoder 20-150-300-600-784 (ELU, logits out) and loss; trained
+    # briefly with Adam rather than their RMSprop at batch 5.
+    params = {
+        "n_components": 20,
+        "loss": "bce",
+        "hidden_layer_sizes": (150, 300, 600),
+        "activation": "elu",
+        "batch_size": 64,
+        "learning_rate_init": 1e-3,
+        "flow_tol": 1e-3,
+        "max_flow_steps": 100 if args.quick else 200,
+        "max_iter": 1 if args.quick else args.fmnist_epochs,
+    }
+    if args.quick:
+        grid = {
+            "amd_tol": [1e-3, 1e-4],
+            "amd_budget": [20, 80],
+            "shared_eps": [1e-5],
+            "shared_tau": 1e3,
+            "shared_budget": 200,
+            "rk4_h": [200.0],
+            "rk4_steps": 50,
+        }
+        return {
+            "name": "fmnist",
+            "X_train": X_train,
+            "X_test": X_test,
+            "params": params,
+            "batch_sizes": [1, 16],
+            "batch1_samples": 2,
+            "rk4_default_samples": 0,
+            "ref_max_steps": 300,
+            "grid": grid,
+        }
+    grid = {
+        "amd_tol": [1e-4, 3e-5, 1e-5, 3e-6, 1e-6],
+        "amd_budget": [100, 200, 300, 400, 500, 600, 700, 800, 1000, 1200, 1500],
+        "shared_eps": [1e-5],
+        "shared_budget": 4000,
+        "rk4_h": [50.0, 35.0, 25.0],
+        "rk4_steps": 1000,
+    }
+    return {
+        "name": "fmnist",
+        "X_train": X_train,
+        "X_test": X_test,
+        "params": params,
+        "batch_sizes": sorted({b for b in (1, 32, n_test) if b <= n_test}),
+        "batch1_samples": args.fmnist_batch1_samples,
+        "rk4_default_samples": 0,
+        "ref_max_steps": 1000,
+        "grid": grid,
+    }
+
+
+def train(problem, args):
+    name, params = problem["name"], problem["params"]
+    start = time.perf_counter()
+    gfe = GradientFlowEncoder(random_state=0, device=args.device, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gfe.fit(problem["X_train"])
+    seconds = time.perf_counter() - start
+    print(
+        f"[{name}] trained on {len(problem['X_train'])} samples in {seconds:.1f} s "
+        f"({gfe.n_iter_} epochs, final training loss {gfe.loss_curve_[-1]:.4f})",
+        flush=True,
+    )
+    decoder = gfe.decoder_.eval()
+    for p in decoder.parameters():
+        p.requires_grad_(False)
+    info = {
+        "train_seconds": seconds,
+        "n_train": len(problem["X_train"]),
+        "epochs": gfe.n_iter_,
+        "train_loss": gfe.loss_curve_[-1],
+        "estimator_params": {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()
+        },
+    }
+    return decoder, info
+
+
+# --------------------------------------------------------------------------
+# the benchmark of one problem
+# --------------------------------------------------------------------------
+
+
+def run_problem(problem, decoder, args):
+    name, grid = problem["name"], problem["grid"]
+    device = torch.device(args.device)
+    loss = LOSSES[problem["params"]["loss"]][0]
+    y = torch.as_tensor(problem["X_test"], device=device)
+    n = y.shape[0]
+    d = problem["params"]["n_components"]
+    z0 = torch.zeros(n, d, device=device, dtype=y.dtype)
+    batch_sizes = problem["batch_sizes"]
+    t_problem = time.perf_counter()
+
+    def log(msg):
+        print(f"[{name} {time.perf_counter() - t_problem:5.0f} s] {msg}", flush=True)
+
+    # ---- (1) converged loss: per-sample AMD, flow_tol 1e-9, in float64, then
+    # L-BFGS from its end point, for flows that AMD has not finished in max_steps.
+    dec64 = copy.deepcopy(decoder).double()
+    ref = solve(
+        dec64,
+        loss,
+        y.double(),
+        z0.double(),
+        solver="amd",
+        tol=1e-9,
+        tau=FREE_TAU,
+        max_steps=problem["ref_max_steps"],
+    )
+    ref2 = solve(
+        dec64,
+        loss,
+        y.double(),
+        z0.double(),
+        solver="amd",
+        ode_order=2,
+        tol=1e-9,
+        tau=FREE_TAU,
+        max_steps=problem["ref_max_steps"],
+    )
+    l_star, polish = polish_lbfgs(dec64, loss, y.double(), ref.z, args.polish_iter)
+    L_star = mean(l_star)
+    L0 = mean(loss(decoder(z0), y))
+    targets = {
+        "loss": (1 + TARGET_REL) * L_star,
+        "excess": L_star + TARGET_REL * (L0 - L_star),
+    }
+    strict = min(targets.values())  # the lower mean loss: reached last
+    status = np.bincount(ref.status.cpu().numpy(), minlength=5)
+    reference = {
+        "L0": L0,
+        "L_star": L_star,
+        "targets": targets,
+        "target_definitions": TARGETS,
+        "ref_settings": f"per-sample AMD, ode_order=1, flow_tol=1e-9, "
+        "tau={FREE_TAU:g}, "
+        f"max_steps={problem['ref_max_steps']}, float64",
+        "ref_evals_per_sample": mean(ref.n_fev),
+        "ref_status": {STATUS_NAMES[i]: int(c) for i, c in enumerate(status) if c},
+        "ref_amd_mean_loss_before_polish": mean(ref.loss),
+        "polish": polish,
+        "ref_order2_mean_loss": mean(ref2.loss),
+        "ref_order2_evals_per_sample": mean(ref2.n_fev),
+        "order2_minus_order1_per_sample_max": float((ref2.loss - ref.loss).max()),
+        "order2_minus_order1_per_sample_min": float((ref2.loss - ref.loss).min()),
+    }
+    log(
+        f"L(z0)={L0:.5f}  L*={L_star:.5f} (AMD {mean(ref.loss):.5f} after "
+        f"{reference['ref_evals_per_sample']:.0f} evals/sample, "
+        f"{reference['ref_status']}; "
+        f"L-BFGS polish moved codes by <= {polish['max_code_change']:.3g})  order-2 "
+        "ref "
+        f"{reference['ref_order2_mean_loss']:.5f}  targets: loss <= "
+        f"{targets['loss']:.5f}, "
+        f"excess <= {targets['excess']:.5f}"
+    )
+
+    def rel(mean_loss):
+        return (mean_loss - L_star) / L_star
+
+    def excess_frac(mean_loss):
+        return (mean_loss - L_star) / (L0 - L_star)
+
+    # ---- (2) sweeps: cost (evals/sample) and mean loss of each setting, all rows
+    def amd_run(order, tol, max_steps, rows=slice(None)):
+        return solve(
+            decoder,
+            loss,
+            y[rows],
+            z0[rows],
+            ode_order=order,
+            solver="amd",
+            tol=tol,
+            tau=FREE_TAU,
+            max_steps=max_steps,
+        )
+
+    def amd_stats(r):
+        return {
+            "mean_t": mean(r.t),
+            "rejected_fraction": 1 - mean(r.n_steps) / mean(r.n_fev - 1),
+        }
+
+    sweeps = {}
+    for order in (1, 2):
+        entries = []
+        for tol in grid["amd_tol"]:
+            r = amd_run(order, tol, args.amd_max_steps)
+            entries.append(
+                {
+                    "knob": "flow_tol",
+                    "flow_tol": tol,
+                    "max_steps": args.amd_max_steps,
+                    "mean_loss": mean(r.loss),
+                    "evals": mean(r.n_fev),
+                    "max_evals": int(r.n_fev.max()),
+                    **amd_stats(r),
+                }
+            )
+            if entries[-1]["mean_loss"] <= strict:
+                break  # tighter tolerances only cost more
+        for budget in grid["amd_budget"]:
+            r = amd_run(order, 0.0, budget)
+            entries.append(
+                {
+                    "knob": "max_steps",
+                    "flow_tol": 0.0,
+                    "max_steps": budget,
+                    "mean_loss": mean(r.loss),
+                    "evals": mean(r.n_fev),
+                    "max_evals": int(r.n_fev.max()),
+                    **amd_stats(r),
+                }
+            )
+            if entries[-1]["mean_loss"] <= strict:
+                break
+        sweeps[f"amd{order}"] = entries
+    log("per-sample AMD sweeps done")
+
+    shared_sweeps = {}
+    default_shared = {}
+    shared_tau = grid.get("shared_tau", 1e4)  # the authors' tau, except in --quick
+    for b in batch_sizes:
+        entries = []
+        eps_grid = list(grid["shared_eps"])
+        for eps in eps_grid:
+            r = shared_amd(
+                decoder, loss, y, z0, group_size=b, eps_conv=eps, tau=shared_tau
+            )
+            entries.append(
+                {
+                    "knob": "eps_conv",
+                    "eps_conv": eps,
+                    "max_trials": None,
+                    "tau": shared_tau,
+                    "mean_loss": mean(r["loss"]),
+                    "evals": mean(r["n_fev"]),
+                    "max_evals": int(r["n_fev"].max()),
+                    "forced_per_batch": mean(r["forced"]),
+                }
+            )
+            if eps == SHARED_DEFAULTS["eps_conv"]:
+                default_shared[b] = entries[-1]
+            if (
+                entries[-1]["mean_loss"] <= strict
+                and eps <= SHARED_DEFAULTS["eps_conv"]
+            ):
+                break
+        if b not in default_shared:
+            r = shared_amd(decoder, loss, y, z0, group_size=b, tau=shared_tau)
+            default_shared[b] = {
+                "mean_loss": mean(r["loss"]),
+                "evals": mean(r["n_fev"]),
+                "forced_per_batch": mean(r["forced"]),
+            }
+        # A pure trial budget (eps_conv = 0): the loss after k trials, for every k.
+        r = shared_amd(
+            decoder,
+            loss,
+            y,
+            z0,
+            group_size=b,
+            eps_conv=0.0,
+            tau=FREE_TAU,
+            max_trials=grid["shared_budget"],
+            record_curve=True,
+            stop_below=strict,
+        )
+        curve = r["curve"].double().cpu().numpy()
+        for value in targets.values():
+            hits = np.flatnonzero(curve <= value)
+            if hits.size:
+                k = int(hits[0]) + 1
+                entries.append(
+                    {
+                        "knob": "max_trials",
+                        "eps_conv": 0.0,
+                        "max_trials": k,
+                        "tau": FREE_TAU,
+                        "mean_loss": float(curve[k - 1]),
+                        "evals": 1 + 3 * k,
+                    }
+                )
+        entries.append(
+            {
+                "knob": "max_trials",
+                "eps_conv": 0.0,
+                "max_trials": len(curve),
+                "tau": FREE_TAU,
+                "mean_loss": float(curve[-1]),
+                "evals": 1 + 3 * len(curve),
+                "budget_run": True,
+                "mean_t": mean(r["t"]),
+                "rejected_fraction": 1
+                - float(r["accepted"].sum()) / max(1, int(r["trials"].sum())),
+            }
+        )
+        shared_sweeps[b] = entries
+        log(f"batch-shared AMD sweep, batch {b} done")
+    sweeps["shared"] = {str(b): e for b, e in shared_sweeps.items()}
+
+    # RK4: one run per step size gives the loss after every number of steps.
+    rk4_entries = []
+    cap = grid["rk4_steps"]
+    for h in grid["rk4_h"]:
+        r = solve(
+            decoder,
+            loss,
+            y,
+            z0,
+            solver="rk4",
+            step_size=h,
+            tau=h * cap,
+            max_steps=cap,
+            record=True,
+        )
+        # records[k].loss is the loss before step k: keep those after 1..cap steps.
+        curve = (
+            torch.stack(
+                [rec.loss.double().mean() for rec in r.trajectory.records[1:]]
+                + [r.loss.double().mean()]
+            )
+            .cpu()
+            .numpy()
+        )
+        rk4_entries.append(
+            {
+                "knob": "steps",
+                "step_size": h,
+                "steps": len(curve),
+                "tau": h * len(curve),
+                "mean_loss": float(curve[-1]),
+                "evals": 4 * len(curve) + 1,
+                "budget_end": True,
+            }
+        )
+        for value in targets.values():
+            hits = np.flatnonzero(np.isfinite(curve) & (curve <= value))
+            if hits.size:
+                k = int(hits[0]) + 1
+                rk4_entries.append(
+                    {
+                        "knob": "steps",
+                        "step_size": h,
+                        "steps": k,
+                        "tau": h * k,
+                        "mean_loss": float(curve[k - 1]),
+                        "evals": 4 * k + 1,
+                    }
+                )
+                if value == strict:
+                    cap = min(cap, k)  # larger budgets cannot win any more
+    sweeps["rk4"] = rk4_entries
+    log("RK4 sweep done")
+
+    def cheapest(entries, value):
+        ok = [
+            e
+            for e in entries
+            if np.isfinite(e["mean_loss"]) and e["mean_loss"] <= value
+        ]
+        return min(ok, key=lambda e: e["evals"]) if ok else None
+
+    chosen = {
+        key: {
+            "amd1": cheapest(sweeps["amd1"], value),
+            "amd2": cheapest(sweeps["amd2"], value),
+            "rk4": cheapest(sweeps["rk4"], value),
+            **{f"shared_b{b}": cheapest(e, value) for b, e in shared_sweeps.items()},
+        }
+        for key, value in targets.items()
+    }
+
+    # ---- timing of the chosen settings at every batch size
+    def encode(key, setting, b, rows):
+        """Encode ``rows`` in consecutive batches of ``b`` rows with one method."""
+        parts = []
+        for s in batches(rows.stop - rows.start, b):
+            part = slice(s.start + rows.start, s.stop + rows.start)
+            if key in ("amd1", "amd2"):
+                r = amd_run(
+                    int(key[-1]), setting["flow_tol"], setting["max_steps"], part
+                )
+                parts.append((r.z, r.loss, r.n_fev))
+            elif key == "shared":
+                kwargs = {"eps_conv": setting["eps_conv"], "tau": setting["tau"]}
+                if setting["max_trials"] is not None:
+                    kwargs["max_trials"] = setting["max_trials"]
+                r = shared_amd(decoder, loss, y[part], z0[part], **kwargs)
+                parts.append((r["z"], r["loss"], r["n_fev"]))
+            else:
+                r = solve(
+                    decoder,
+                    loss,
+                    y[part],
+                    z0[part],
+                    solver="rk4",
+                    step_size=setting["step_size"],
+                    tau=setting["tau"],
+                    max_steps=setting["steps"],
+                )
+                parts.append((r.z, r.loss, r.n_fev))
+        return tuple(torch.cat(column) for column in zip(*parts, strict=True))
+
+    # Warm-up: first calls of every code path (allocations, autograd set-up).
+    for order in (1, 2):
+        amd_run(order, 0.0, 3, slice(0, batch_sizes[-1]))
+    shared_amd(decoder, loss, y, z0, max_trials=3)
+    solve(decoder, loss, y, z0, solver="rk4", step_size=1.0, tau=3.0)
+    sync(device)
+
+    timings = []
+    codes = {}
+    for target in args.timed_targets:
+        for b in batch_sizes:
+            # Batch 1 is timed on the first rows only: its cost per sample is the
+            # Python overhead of each trial, the same for every sample.
+            m = min(n, problem["batch1_samples"]) if b == 1 else n
+            rows = slice(0, m)
+            for key in METHODS:
+                setting = chosen[target][f"shared_b{b}" if key == "shared" else key]
+                base = {
+                    "target": target,
+                    "method": key,
+                    "label": METHODS[key],
+                    "batch_size": b,
+                }
+                if setting is None:
+                    log(
+                        f"{target} b={b} {METHODS[key]}: no swept setting reaches the "
+                        "target; not timed"
+                    )
+                    timings.append({**base, "reached_target": False})
+                    continue
+                seconds, (z, final_loss, fev) = timed(
+                    lambda key=key, setting=setting, b=b, rows=rows: encode(
+                        key, setting, b, rows
+                    ),
+                    device,
+                    args.repeats,
+                    args.max_config_seconds,
+                )
+                per_sample = [s / m for s in seconds]
+                codes[(target, key, b)] = z
+                rec = {
+                    **base,
+                    "reached_target": True,
+                    "setting": setting,
+                    "n_samples_timed": m,
+                    "mean_loss": setting["mean_loss"],
+                    "rel_to_L_star": rel(setting["mean_loss"]),
+                    "fraction_of_initial_excess": excess_frac(setting["mean_loss"]),
+                    "evals_per_sample": setting["evals"],
+                    "mean_loss_timed_rows": mean(final_loss),
+                    "evals_per_sample_timed_rows": mean(fev),
+                    "sec_per_sample_median": statistics.median(per_sample),
+                    "sec_per_sample_min": min(per_sample),
+                    "sec_per_sample_max": max(per_sample),
+                    "sec_per_sample_all": per_sample,
+                    "repeats": len(per_sample),
+                }
+                timings.append(rec)
+                log(
+                    f"{target:6s} b={b:4d} {METHODS[key]:28s} "
+                    f"evals/sample {setting['evals']:7.1f}  ms/sample "
+                    f"{1e3 * rec['sec_per_sample_median']:8.3f} "
+                    f"[{1e3 * rec['sec_per_sample_min']:.3f}, "
+                    f"{1e3 * rec['sec_per_sample_max']:.3f}]  mean loss "
+                    f"{setting['mean_loss']:.5f} ({100 * rec['rel_to_L_star']:+.2f} % "
+                    "of L*)"
+                )
+
+    # Per-sample AMD must give the same codes whatever the batch size.
+    checks = {}
+    for target in args.timed_targets:
+        for key in ("amd1", "amd2"):
+            small, big = (target, key, batch_sizes[0]), (target, key, batch_sizes[-1])
+            if small in codes and big in codes:
+                z_small = codes[small]
+                checks[
+                    f"{key}_{target}_max_abs_code_diff_batch{batch_sizes[0]}_vs_"
+                    f"batch{batch_sizes[-1]}"
+                ] = float((z_small - codes[big][: z_small.shape[0]]).abs().max())
+
+    # ---- (3) every method at its default settings (all rows in one batch)
+    defaults = []
+
+    def add_default(key, label, settings, loss_values, fev, status=None, extra=None):
+        rec = {
+            "method": key,
+            "label": label,
+            "settings": settings,
+            "mean_loss": mean(loss_values),
+            "rel_to_L_star": rel(mean(loss_values)),
+            "fraction_of_initial_excess": excess_frac(mean(loss_values)),
+            "evals_per_sample": mean(fev),
+        }
+        if status is not None:
+            counts = np.bincount(status.cpu().numpy(), minlength=5)
+            rec["status"] = {STATUS_NAMES[i]: int(c) for i, c in enumerate(counts) if c}
+        rec.update(extra or {})
+        defaults.append(rec)
+
+    for order in (1, 2):
+        r = solve(decoder, loss, y, z0, ode_order=order, solver="amd")
+        add_default(
+            f"amd{order}",
+            METHODS[f"amd{order}"],
+            "flow_tol=1e-4, max_flow_steps=1000, step_size=1, tau=1e4",
+            r.loss,
+            r.n_fev,
+            r.status,
+        )
+    for b in batch_sizes:
+        e = default_shared[b]
+        defaults.append(
+            {
+                "method": "shared",
+                "label": f"batch-shared AMD, batch {b}",
+                "settings": "authors' config: sigma 1e-5, dt_max 10, dt_min 1, "
+                "n_shrink 20, "
+                f"dt_jump 10, p 0.98, eps_conv 1e-5, tau {shared_tau:g}",
+                "mean_loss": e["mean_loss"],
+                "rel_to_L_star": rel(e["mean_loss"]),
+                "fraction_of_initial_excess": excess_frac(e["mean_loss"]),
+                "evals_per_sample": e["evals"],
+                "batch_size": b,
+                "forced_acceptances_per_batch": e["forced_per_batch"],
+            }
+        )
+    m = min(n, problem["rk4_default_samples"])
+    if m:
+        start = time.perf_counter()
+        r = solve(
+            decoder,
+            loss,
+            y[:m],
+            z0[:m],
+            solver="rk4",
+            step_size=1.0,
+            tau=1e4,
+            max_steps=10_000,
+        )
+        sync(device)
+        L_star_rows = mean(l_star[:m])
+        L0_rows = mean(loss(decoder(z0[:m]), y[:m]))
+        add_default(
+            "rk4",
+            METHODS["rk4"],
+            "step_size=1, tau=1e4 (10,000 steps); compared with L* of the same rows",
+            r.loss,
+            r.n_fev,
+            r.status,
+            {
+                "n_samples": m,
+                "seconds_per_sample": (time.perf_counter() - start) / m,
+                # Compared with L* of the same rows, not of all rows.
+                "rel_to_L_star": (mean(r.loss) - L_star_rows) / L_star_rows,
+                "fraction_of_initial_excess": (mean(r.loss) - L_star_rows)
+                / (L0_rows - L_star_rows),
+            },
+        )
+    else:
+        defaults.append(
+            {
+                "method": "rk4",
+                "label": METHODS["rk4"],
+                "skipped": True,
+                "settings": "step_size=1, tau=1e4 (10,000 steps): not run here "
+                "(40,001 decoder passes per sample)",
+            }
+        )
+    log("defaults done")
+
+    return {
+        "problem": name,
+        "n_test": n,
+        "n_components": d,
+        "batch_sizes": batch_sizes,
+        "reference": reference,
+        "chosen": chosen,
+        "timings": timings,
+        "defaults": defaults,
+        "checks": checks,
+        "sweeps": sweeps,
+        "seconds": time.perf_counter() - t_problem,
+    }
+
+
+# --------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------
+
+
+def describe(setting, key):
+    if setting is None:
+        return "-"
+    if key in ("amd1", "amd2"):
+        if setting["knob"] == "flow_tol":
+            return f"flow_tol={setting['flow_tol']:g}"
+        return f"max_steps={setting['max_steps']} (flow_tol=0)"
+    if key == "shared":
+        if setting["knob"] == "eps_conv":
+            return f"eps_conv={setting['eps_conv']:g}"
+        return f"{setting['max_trials']} trials (eps_conv=0)"
+    return f"h={setting['step_size']:g}, {setting['steps']} steps"
+
+
+def _ms(x):
+    return f"{x * 1e3:.3g}"
+
+
+def rows_at(result, target, b):
+    return {
+        t["method"]: t
+        for t in result["timings"]
+        if t["target"] == target and t["batch_size"] == b and t.get("reached_target")
+    }
+
+
+def ratios(result, target):
+    """Per batch size: each method's cost divided by per-sample AMD (order 1)."""
+    out = {}
+    for b in result["batch_sizes"]:
+        rows = rows_at(result, target, b)
+        if "amd1" not in rows:
+            continue
+        base = rows["amd1"]
+        out[b] = {
+            key: {
+                "evals": r["evals_per_sample"] / base["evals_per_sample"],
+                "seconds": r["sec_per_sample_median"] / base["sec_per_sample_median"],
+            }
+            for key, r in rows.items()
+        }
+    return out
+
+
+def summary_sentences(result, target):
+    ref = result["reference"]
+    rat = ratios(result, target)
+    bs = [b for b in result["batch_sizes"] if b in rat]
+    if not bs:
+        return ["Per-sample AMD did not reach the target in the sweep."]
+    out = []
+    parts = []
+    for b in bs:
+        r = rat[b]
+        bits = []
+        for key in ("shared", "rk4"):
+            name = "batch-shared AMD" if key == "shared" else "RK4"
+            if key in r:
+                bits.append(
+                    f"{name} {r[key]['evals']:.1f}x evals / "
+                    f"{r[key]['seconds']:.1f}x time"
+                )
+            else:
+                bits.append(f"{name} never (no swept setting reached it)")
+        parts.append(f"batch {b}: " + ", ".join(bits))
+    out.append(
+        f"Relative to per-sample AMD (order 1), reaching the '{target}' target "
+        f"({TARGETS[target]}, L* = {ref['L_star']:.4f}) costs: "
+        + "; ".join(parts)
+        + "."
+    )
+    # Who is fastest, per-sample AMD counted as the better of its two orders.
+    losers, ties = [], []
+    for b in bs:
+        rows = rows_at(result, target, b)
+        amd = min(
+            (rows[k] for k in ("amd1", "amd2") if k in rows),
+            key=lambda t: t["sec_per_sample_median"],
+        )
+        for key in ("shared", "rk4"):
+            if key not in rows:
+                continue
+            other = rows[key]
+            overlap = (
+                other["sec_per_sample_min"] <= amd["sec_per_sample_max"]
+                and amd["sec_per_sample_min"] <= other["sec_per_sample_max"]
+            )
+            text = (
+                f"batch {b}: {METHODS[key]} {_ms(other['sec_per_sample_median'])} ms "
+                "vs "
+                f"{_ms(amd['sec_per_sample_median'])} ms"
+            )
+            if other["sec_per_sample_median"] < amd["sec_per_sample_median"]:
+                losers.append(text + (", within the repeat spread" if overlap else ""))
+            elif overlap:
+                ties.append(text)
+    if losers:
+        out.append(
+            "Per-sample AMD is NOT the fastest in wall time at "
+            + "; ".join(losers)
+            + "."
+        )
+    else:
+        out.append(
+            "Per-sample AMD has the lowest median time at every batch size"
+            + (
+                ", but its min-max range overlaps another method's at "
+                + "; ".join(ties)
+                + "."
+                if ties
+                else "."
+            )
+        )
+    # Cost per decoder evaluation explains the gap between evals and seconds.
+    per_eval = []
+    for b in (bs[0], bs[-1]) if len(bs) > 1 else bs:
+        rows = rows_at(result, target, b)
+        bits = [
+            f"{k.replace('amd1', 'AMD-1')} "
+            f"{1e3 * r['sec_per_sample_median'] / r['evals_per_sample']:.3g}"
+            for k, r in rows.items()
+            if k in ("amd1", "shared", "rk4")
+        ]
+        per_eval.append(f"batch {b}: " + ", ".join(bits))
+    out.append(
+        "Milliseconds per sample per decoder evaluation (per pass for the "
+        "batch-shared AMD): " + "; ".join(per_eval) + "."
+    )
+    rows = rows_at(result, target, bs[-1])
+    budget = next(
+        (e for e in result["sweeps"]["shared"][str(bs[-1])] if e.get("budget_run")),
+        None,
+    )
+    if "amd1" in rows and "mean_t" in rows["amd1"]["setting"] and budget:
+        amd = rows["amd1"]["setting"]
+        out.append(
+            "Why: per-sample AMD's steps double after each success (up to 1e4), so "
+            "its "
+            f"{amd['evals']:.0f} evaluations reach a mean flow time of "
+            f"{amd['mean_t']:.3g} "
+            f"({100 * amd['rejected_fraction']:.0f} % of trials rejected); the "
+            "authors' step "
+            "grows by 1.1x from 1 and is capped at dt_max = 10, so in its "
+            "trial-budget run "
+            f"(batch {bs[-1]}) it reached a flow time of {budget['mean_t']:.3g} in "
+            f"{budget['max_trials']} trials ({100 * budget['rejected_fraction']:.0f} % "
+            f"rejected), each trial costing 3 passes."
+        )
+    big = bs[-1]
+    if "amd2" in rat[big]:
+        out.append(
+            f"Second-order AMD needs {rat[big]['amd2']['evals']:.2f}x the evaluations "
+            f"of first-order AMD for this target."
+        )
+    return out
+
+
+def defaults_sentence(result):
+    d_amd = next(d for d in result["defaults"] if d["method"] == "amd1")
+    d_shared = [d for d in result["defaults"] if d["method"] == "shared"]
+    if not d_shared:
+        return ""
+    worst = max(d_shared, key=lambda d: d["rel_to_L_star"])
+    return (
+        f"At default settings per-sample AMD ends {100 * d_amd['rel_to_L_star']:+.2f} "
+        "% "
+        f"from L* with {d_amd['evals_per_sample']:.0f} evaluations per sample; the "
+        f"authors' batch-shared AMD ends {100 * worst['rel_to_L_star']:+.2f} % from L* "
+        f"(its worst batch size, {worst['batch_size']}) with "
+        f"{worst['evals_per_sample']:.0f}."
+    )
+
+
+def markdown(results, info, args):
+    lines = ["# Solver benchmark: per-sample AMD vs batch-shared AMD vs RK4", ""]
+    gpu = f" ({info['gpu']})" if "gpu" in info else ""
+    changed = [line[3:] for line in info["skgfe_uncommitted_changes"]]
+    dirty = f" with uncommitted changes in {', '.join(changed)}" if changed else ""
+    lines += [
+        (
+            "Generated by `python "
+            f"benchmarks/bench_solvers.py{' --quick' if args.quick else ''}` "
+            f"on {info['date']}: {info['cpu_model']} ({info['n_cpus']} CPUs), device "
+            f"`{info['device']}`{gpu}, torch {info['torch']} with "
+            f"{info['torch_threads']} "
+            f"threads (OMP_WAIT_POLICY={info['omp_wait_policy']}), numpy "
+            f"{info['numpy']}, "
+            f"scikit-learn {info['sklearn']}; skgfe at commit {info['git_commit'][:10]}"
+            f"{dirty}. "
+            "Load average (1 min) at start "
+            f"{info['load_average_start'][0]:.1f}, at end "
+            f"{info['load_average_end'][0]:.1f}: "
+            "on a shared machine absolute times are inflated and noisy; compare ratios."
+        ),
+        "",
+        (
+            "L* is the mean over the held-out samples of each sample's converged loss: "
+            "per-sample AMD from z0 = 0 (ode_order 1, flow_tol 1e-9, unlimited flow "
+            "time, "
+            "float64), then L-BFGS from its end point where AMD stopped at max_steps. "
+            "Targets: "
+            f"'loss': {TARGETS['loss']}; 'excess': {TARGETS['excess']}. For every "
+            "method "
+            "the "
+            "stopping knob was swept (per-sample AMD: flow_tol, or max_steps with "
+            "flow_tol=0; "
+            "batch-shared AMD: eps_conv, or a trial budget with eps_conv=0; RK4: step "
+            "size "
+            "and "
+            "number of steps) and the cheapest setting, in decoder evaluations per "
+            "sample, "
+            "that "
+            "reaches the target was timed. Evaluations: one forward+backward pass per "
+            "AMD "
+            "trial, 4 per RK4 step (+1 for the final loss); the authors' AMD is "
+            "charged 3 "
+            "passes "
+            "per trial as in their code (loss at z, loss at z1, gradient at z1; two "
+            "are "
+            "forward-only) + 1. Time: milliseconds per sample, median [min, max] of "
+            f"{args.repeats} repeats after a warm-up (fewer, noted, where the repeats "
+            "of "
+            "one "
+            f"setting would exceed {args.max_config_seconds:g} s); ratios use medians."
+        ),
+        "",
+    ]
+    for res in results:
+        ref = res["reference"]
+        loss_target_share = (ref["targets"]["loss"] - ref["L_star"]) / (
+            ref["L0"] - ref["L_star"]
+        )
+        lines += [
+            (
+                f"## {res['problem']} ({res['n_test']} held-out samples, "
+                f"{res['n_components']}-d codes, loss bce)"
+            ),
+            "",
+            (
+                f"L(z0) = {ref['L0']:.5f}, L* = {ref['L_star']:.5f}. Reference AMD: "
+                f"{ref['ref_amd_mean_loss_before_polish']:.5f} after "
+                f"{ref['ref_evals_per_sample']:.0f} evaluations per sample "
+                f"({', '.join(f'{k} {v}' for k, v in ref['ref_status'].items())}); "
+                "L-BFGS "
+                f"polish: {ref['polish']['n_eval']} evaluations, mean loss "
+                f"-{ref['polish']['mean_loss_drop']:.2e}, codes moved by <= "
+                f"{ref['polish']['max_code_change']:.3g} (largest code norm "
+                f"{ref['polish'].get('max_code_norm', 0):.3g}). Order-2 AMD, same "
+                "settings "
+                f"without polish: {ref['ref_order2_mean_loss']:.5f}. Targets: "
+                f"'loss' <= {ref['targets']['loss']:.5f} "
+                f"(= {100 * loss_target_share:.1f} % of the initial excess), "
+                f"'excess' <= {ref['targets']['excess']:.5f}."
+            ),
+            "",
+        ]
+        for target in args.timed_targets:
+            rat = ratios(res, target)
+            lines += [
+                f"Target '{target}' ({TARGETS[target]}):",
+                "",
+                (
+                    "| batch | method | cheapest setting | mean loss | vs L* | "
+                    "evals/sample | "
+                    "ms/sample median [min, max] | evals vs AMD-1 | time vs AMD-1 |"
+                ),
+                "|---:|---|---|---:|---:|---:|---:|---:|---:|",
+            ]
+            for t in res["timings"]:
+                if t["target"] != target:
+                    continue
+                b = t["batch_size"]
+                if not t.get("reached_target"):
+                    lines.append(
+                        f"| {b} | {t['label']} | none in the sweep | | | | | | |"
+                    )
+                    continue
+                r = rat.get(b, {}).get(t["method"], {})
+                notes = []
+                if t["n_samples_timed"] != res["n_test"]:
+                    notes.append(f"{t['n_samples_timed']} rows")
+                if t["repeats"] != args.repeats:
+                    notes.append(f"{t['repeats']} run{'s' if t['repeats'] > 1 else ''}")
+                rows_note = f" ({', '.join(notes)})" if notes else ""
+                lines.append(
+                    f"| {b} | {t['label']} | {describe(t['setting'], t['method'])} | "
+                    f"{t['mean_loss']:.5f} | {100 * t['rel_to_L_star']:+.2f} % | "
+                    f"{t['evals_per_sample']:.1f} | {_ms(t['sec_per_sample_median'])} "
+                    f"[{_ms(t['sec_per_sample_min'])}, {_ms(t['sec_per_sample_max'])}]"
+                    f"{rows_note} | {r.get('evals', float('nan')):.2f}x | "
+                    f"{r.get('seconds', float('nan')):.2f}x |"
+                )
+            lines += ["", " ".join(summary_sentences(res, target)), ""]
+        untimed = [k for k in TARGETS if k not in args.timed_targets]
+        for target in untimed:
+            lines += [
+                (
+                    f"Evaluations per sample to reach the '{target}' target "
+                    f"({TARGETS[target]}), from the sweeps (not timed):"
+                ),
+                "",
+                "| method | batch | cheapest setting | mean loss | evals/sample |",
+                "|---|---:|---|---:|---:|",
+            ]
+            ch = res["chosen"][target]
+            for key in METHODS:
+                keys = (
+                    [f"shared_b{b}" for b in res["batch_sizes"]]
+                    if key == "shared"
+                    else [key]
+                )
+                for k in keys:
+                    s = ch.get(k)
+                    b = k.split("_b")[1] if "_b" in k else "any"
+                    if s is None:
+                        lines.append(
+                            f"| {METHODS[key]} | {b} | none in the sweep | | |"
+                        )
+                    else:
+                        lines.append(
+                            f"| {METHODS[key]} | {b} | {describe(s, key)} | "
+                            f"{s['mean_loss']:.5f} | {s['evals']:.1f} |"
+                        )
+            lines.append("")
+        lines += [
+            "Default settings (all held-out rows in one batch unless stated):",
+            "",
+            "| method | settings | mean loss | vs L* | evals/sample | status |",
+            "|---|---|---:|---:|---:|---|",
+        ]
+        for d in res["defaults"]:
+            if d.get("skipped"):
+                lines.append(f"| {d['label']} | {d['settings']} | | | | |")
+                continue
+            status = ", ".join(f"{k} {v}" for k, v in d.get("status", {}).items())
+            if "forced_acceptances_per_batch" in d:
+                status = (
+                    f"{d['forced_acceptances_per_batch']:.1f} forced acceptances/batch"
+                )
+            note = f" ({d['n_samples']} rows)" if "n_samples" in d else ""
+            lines.append(
+                f"| {d['label']}{note} | {d['settings']} | {d['mean_loss']:.5f} | "
+                f"{100 * d['rel_to_L_star']:+.2f} % | {d['evals_per_sample']:.1f} | "
+                f"{status} |"
+            )
+        lines += ["", defaults_sentence(res), ""]
+        if res["checks"]:
+            lines += [
+                "Checks (float32 rounding only is expected): "
+                + "; ".join(f"{k} = {v:.2e}" for k, v in res["checks"].items()),
+                "",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny smoke-test run")
+    parser.add_argument("--device", default="cpu", help="'cpu' (default) or 'cuda'")
+    parser.add_argument(
+        "--out",
+        default=str(Path(__file__).parent / "results"),
+        help="results directory (default: benchmarks/results)",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (2)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timing repeats (3; 1 with --quick)"
+    )
+    parser.add_argument(
+        "--max-config-seconds",
+        type=float,
+        default=30.0,
+        help="fewer repeats (at least 1) for a setting whose repeats would "
+        "take longer than this",
+    )
+    parser.add_argument(
+        "--timed-targets",
+        default="loss",
+        help="targets whose cheapest settings are timed: 'loss', 'excess' "
+        "or 'loss,excess' (default 'loss'; the others get an "
+        "evaluations-only table)",
+    )
+    parser.add_argument(
+        "--n-test", type=int, default=256, help="digits held-out samples"
+    )
+    parser.add_argument(
+        "--batch1-samples",
+        type=int,
+        default=32,
+        help="digits rows timed at batch size 1",
+    )
+    parser.add_argument(
+        "--rk4-default-samples",
+        type=int,
+        default=32,
+        help="digits rows encoded by RK4 at its default 10,000 steps",
+    )
+    parser.add_argument("--no-fmnist", action="store_true", help="skip Fashion-MNIST")
+    parser.add_argument(
+        "--polish-iter",
+        type=int,
+        default=None,
+        help="L-BFGS evaluations that polish the reference codes "
+        "(2000; 100 with --quick)",
+    )
+    parser.add_argument("--fmnist-train", type=int, default=1500)
+    parser.add_argument("--fmnist-epochs", type=int, default=2)
+    parser.add_argument("--fmnist-test", type=int, default=16)
+    parser.add_argument("--fmnist-batch1-samples", type=int, default=4)
+    parser.add_argument(
+        "--amd-max-steps",
+        type=int,
+        default=5000,
+        help="max_steps of the per-sample AMD flow_tol sweep",
+    )
+    args = parser.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 3
+    if args.polish_iter is None:
+        args.polish_iter = 100 if args.quick else 2000
+    args.timed_targets = [t for t in args.timed_targets.split(",") if t]
+    if not set(args.timed_targets) <= set(TARGETS):
+        parser.error(f"--timed-targets must be among {sorted(TARGETS)}")
+    torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda but torch.cuda.is_available() is False")
+
+    info = machine_info(args)
+    print("machine:", json.dumps(info), flush=True)
+    start = time.perf_counter()
+    results = []
+    makers = [digits_problem] + ([] if args.no_fmnist else [fmnist_problem])
+    for make in makers:
+        problem = make(args)
+        if problem is None:
+            continue
+        decoder, train_info = train(problem, args)
+        res = run_problem(problem, decoder, args)
+        res["training"] = train_info
+        results.append(res)
+        print(f"[{problem['name']}] done in {res['seconds']:.0f} s", flush=True)
+    info["load_average_end"] = list(os.getloadavg())
+    info["total_seconds"] = time.perf_counter() - start
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "machine": info,
+        "args": vars(args),
+        "targets": TARGETS,
+        "shared_amd_defaults": SHARED_DEFAULTS,
+        "results": results,
+    }
+    (out / "solvers.json").write_text(
+        json.dumps(payload, indent=1, default=float) + "\n"
+    )
+    md = markdown(results, info, args)
+    (out / "solvers.md").write_text(md)
+    print()
+    print(md)
+    print(
+        f"total {info['total_seconds']:.0f} s; wrote {out / 'solvers.json'} and "
+        f"{out / 'solvers.md'}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
