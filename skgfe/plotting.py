@@ -36,11 +36,10 @@ def _pyplot():
     return plt
 
 
-def _get_ax(ax):
+def _get_ax(ax, figsize=None):
     """The given Axes, or the Axes of a new figure."""
-    plt = _pyplot()
     if ax is None:
-        _, ax = plt.subplots()
+        _, ax = _pyplot().subplots(figsize=figsize)
     return ax
 
 
@@ -155,23 +154,23 @@ def plot_latent(codes, labels=None, ax=None):
             "plot_latent needs codes of shape (n_samples, n_components) with "
             f"n_components >= 2, got shape {codes.shape}"
         )
-    ax = _get_ax(ax)
-    x, y = codes[:, 0], codes[:, 1]
-    if labels is None:
-        ax.scatter(x, y, s=10)
-    else:
+    if labels is not None:
         labels = np.asarray(labels)
         if labels.shape != (codes.shape[0],):
             raise ValueError(
                 f"labels must have shape ({codes.shape[0]},), one per row of "
                 f"codes, got shape {labels.shape}"
             )
+    ax = _get_ax(ax)
+    x, y = codes[:, 0], codes[:, 1]
+    if labels is None:
+        ax.scatter(x, y, s=10)
+    else:
         classes, index = np.unique(labels, return_inverse=True)
         if labels.dtype.kind != "f" and len(classes) <= _MAX_LEGEND_CLASSES:
             # Class i gets colour i of a qualitative colormap.
-            cmap = "tab10" if len(classes) <= 10 else "tab20"
             n_colours = 10 if len(classes) <= 10 else 20
-            points = ax.scatter(x, y, c=index, cmap=cmap, vmin=0,
+            points = ax.scatter(x, y, c=index, cmap=f"tab{n_colours}", vmin=0,
                                 vmax=n_colours - 1, s=10)
             handles, _ = points.legend_elements(num=None)
             ax.legend(handles, [str(c) for c in classes], title="label",
@@ -257,8 +256,7 @@ def plot_reconstructions(images, reconstructions, image_shape, n=10, ax=None):
             top, left = i * (height + pad), j * (width + pad)
             grid[top:top + height, left:left + width] = array[j].reshape(height, width)
 
-    if ax is None:
-        _, ax = _pyplot().subplots(figsize=(n * 0.8 + 1, len(rows) * 0.8 + 0.4))
+    ax = _get_ax(ax, figsize=(n * 0.8 + 1, len(rows) * 0.8 + 0.4))
     ax.imshow(grid, cmap="gray", vmin=np.nanmin(grid), vmax=np.nanmax(grid),
               interpolation="nearest")
     ax.set_xticks([])

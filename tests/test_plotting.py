@@ -134,6 +134,22 @@ def test_plot_latent_float_labels_colorbar():
     assert len(ax.figure.axes) == 2  # the plot and its colorbar
 
 
+@pytest.mark.parametrize("n_classes, legend", [(15, True), (30, False)])
+def test_plot_latent_many_classes(n_classes, legend):
+    """Up to 20 classes get a legend; more get a colorbar of the label values."""
+    codes = np.random.default_rng(0).normal(size=(60, 2))
+    labels = np.arange(60) % n_classes
+    ax = plot_latent(codes, labels)
+    assert (ax.get_legend() is not None) == legend
+    if legend:
+        assert len(ax.get_legend().get_texts()) == n_classes
+        ax.figure.canvas.draw()
+        assert len({tuple(c) for c in ax.collections[0].get_facecolors()}) == n_classes
+    else:
+        assert len(ax.figure.axes) == 2
+        np.testing.assert_array_equal(ax.collections[0].get_array(), labels)
+
+
 def test_plot_latent_dataframe_and_existing_ax():
     pd = pytest.importorskip("pandas")
     codes = pd.DataFrame(np.eye(3)[:, :2], columns=["gfe0", "gfe1"])
