@@ -8,6 +8,7 @@ import torch
 from sklearn.utils import Bunch
 
 from ._adjoint import ADJOINTS, add_integral_term
+from . import _base
 from ._base import BaseDecoderEstimator
 from ._compat import Interval, StrOptions
 from ._losses import LOSSES
@@ -288,7 +289,7 @@ default='elu'
         parts = [
             self._solve(X_t[rows], self._encoding_z0(rows.stop - rows.start),
                         record=return_trajectory)
-            for rows in batch_slices(X_t.shape[0], 1024)
+            for rows in batch_slices(X_t.shape[0], _base.INFERENCE_BATCH_SIZE)
         ]
         status = np.concatenate([to_numpy(p.status) for p in parts])
         diagnostics = Bunch(
