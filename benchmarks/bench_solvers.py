@@ -38,20 +38,18 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
 import copy  # noqa: E402
-import datetime  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-import sklearn  # noqa: E402
 import torch  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
+
+from _common import machine_info, sync, timed  # noqa: E402
 
 from skgfe import GradientFlowEncoder  # noqa: E402
 from skgfe._flows import LatentObjective  # noqa: E402
@@ -299,84 +297,12 @@ def polish_lbfgs(decoder, loss, y, z, max_eval):
     }
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def mean(x):
     return float(x.double().mean())
 
 
 def batches(n, size):
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
-
-
-def machine_info(args):
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        here = Path(__file__).parent
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=here,
-            check=False,
-        ).stdout.strip()
-        # Uncommitted changes to the package change what was measured.
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "skgfe"],
-            capture_output=True,
-            text=True,
-            cwd=here.parent,
-            check=False,
-        ).stdout.splitlines()
-    except OSError:
-        commit, dirty = "", []
-    info = {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "cpu_model": cpu,
-        "n_cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "sklearn": sklearn.__version__,
-        "device": args.device,
-        "git_commit": commit,
-        "skgfe_uncommitted_changes": dirty,
-        "load_average_start": list(os.getloadavg()),
-    }
-    if args.device.startswith("cuda"):
-        info["gpu"] = torch.cuda.get_device_name(torch.device(args.device))
-    return info
-
-
-def timed(fn, device, repeats, max_seconds):
-    """Run ``fn()`` ``repeats`` times, fewer if that would exceed ``max_seconds``.
-
-    Returns the list of seconds (at least one run) and the last output.
-    """
-    times = []
-    out = None
-    while len(times) < repeats:
-        sync(device)
-        start = time.perf_counter()
-        out = fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-        if sum(times) + times[-1] > max_seconds:
-            break
-    return times, out
 
 
 # --------------------------------------------------------------------------
