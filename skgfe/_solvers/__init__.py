@@ -36,6 +36,22 @@ SOLVERS["amd"] = (solve_amd, _amd.DEFAULT_OPTIONS)
 # Solvers that record their steps, which the full adjoint replays.
 RECORDING_SOLVERS = frozenset({"amd", *STEPPERS})
 
+# Defaults for a solve whose recorded steps the adjoint replays. AMD's
+# Barzilai-Borwein steps overshoot along directions of high curvature (the
+# sufficient-decrease test still holds), and the adjoint multiplies those
+# overshoots step after step: training the paper's Fashion-MNIST decoder with
+# the full adjoint reached test BCE 0.364 after 504 images with them, 0.323 with
+# steps that grow by a constant factor.
+_ADJOINT_DEFAULTS = {"amd": {"step_rule": "grow"}}
+
+
+def adjoint_options(solver: str, options) -> dict:
+    """``options`` completed with ``solver``'s defaults for a solve the adjoint replays.
+
+    Options the user set explicitly win.
+    """
+    return {**_ADJOINT_DEFAULTS.get(solver, {}), **(options or {})}
+
 
 def check_solver_options(solver: str, options) -> dict:
     """Return ``options`` as a dict, rejecting keys that ``solver`` does not know."""
@@ -122,6 +138,7 @@ __all__ = [
     "SolveResult",
     "StepRecord",
     "Trajectory",
+    "adjoint_options",
     "check_solver_options",
     "solve",
 ]
