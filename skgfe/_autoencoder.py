@@ -39,6 +39,41 @@ default='elu'
         Per-sample reconstruction loss (mean over features). 'bce' needs data in
         [0, 1]; the decoder then outputs logits and ``inverse_transform``
         returns probabilities.
+    distortion_weight : float, default=0.0
+        Weight of the distortion term of the pair loss, which pulls the code
+        distance of each pair of nearby samples towards their local distance
+        (isometric codes). The pairs are given to ``fit`` (``pairs``,
+        ``pair_distances``) or, without them, are each sample and its nearest
+        neighbours. See :ref:`geometry`.
+    bending_weight : float, default=0.0
+        Weight of the bending term of the pair loss, which pulls the code of
+        each pair's Riemannian midpoint towards the mean of the pair's codes
+        (extrinsically flat codes). Needs ``midpoints`` in ``fit``.
+    scoring : {'reconstruction', 'likelihood'}, default='reconstruction'
+        What :meth:`score_samples` and :meth:`score` return: minus the
+        reconstruction loss, or the log-likelihood in nats
+        ``log p_Z(z) - 1/2 log det(J^T J) + log p_noise(x - decoder(z))`` at
+        the code ``z = encoder(x)``, the encoder acting as the decoder's left
+        inverse. 'likelihood' fits the prior and the noise model at the end of
+        ``fit`` and needs ``n_components < n_features``. See :ref:`likelihood`.
+    prior : {'normal', 'gmm'} or GaussianMixture, default='normal'
+        Latent density ``p_Z`` of ``scoring='likelihood'``: the standard
+        normal, or a Gaussian mixture fitted to the training codes at the end
+        of ``fit`` (up to 10 full-covariance components for 'gmm'; a given
+        ``GaussianMixture`` or ``BayesianGaussianMixture`` is cloned).
+    density_weight : float, default=0.0
+        Weight of the density term ``-(log N(z; 0, I) - 1/2 log det(J^T J))``
+        (nats per sample, averaged over the batch) added to the training loss;
+        0 trains on the reconstruction alone. ``loss_curve_`` still records
+        the reconstruction loss.
+    density_warmup : int, default=10
+        Epochs over which ``density_weight`` ramps up linearly (0: the full
+        weight from the first epoch).
+    logdet_method : {'auto', 'exact', 'stochastic'}, default='auto'
+        Log-determinant of the density term in training: 'exact' (forward-mode
+        Jacobian and Cholesky), 'stochastic' (its gradient only, by one
+        Hutchinson probe and conjugate gradients per sample, cheaper for many
+        components), 'auto' exact up to 16 components. Scoring is always exact.
     optimizer : {'adam', 'rmsprop', 'sgd'} or torch optimizer class, default='adam'
         Optimizer of the network parameters.
     optimizer_params : dict, default=None
@@ -90,6 +125,17 @@ default='elu'
         Validation score (minus the mean loss) per epoch with early stopping.
     best_validation_score_ : float or None
         Best validation score with early stopping.
+    noise_variance_ : float or None
+        With ``scoring='likelihood'`` and ``loss='mse'``: variance of the
+        Gaussian noise normal to the decoded manifold, fitted to the training
+        residuals; None for ``loss='bce'``.
+    prior_weights_ : ndarray of shape (n_mix,)
+        With ``scoring='likelihood'``: weights of the latent prior's mixture
+        components (one component for ``prior='normal'``).
+    prior_means_ : ndarray of shape (n_mix, n_components)
+        Means of the prior's components.
+    prior_covariances_ : ndarray of shape (n_mix, n_components, n_components)
+        Covariances of the prior's components.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -125,6 +171,13 @@ default='elu'
         hidden_layer_sizes=(64,),
         activation="elu",
         loss="mse",
+        distortion_weight=0.0,
+        bending_weight=0.0,
+        scoring="reconstruction",
+        prior="normal",
+        density_weight=0.0,
+        density_warmup=10,
+        logdet_method="auto",
         optimizer="adam",
         optimizer_params=None,
         learning_rate_init=1e-3,
@@ -160,6 +213,13 @@ default='elu'
             device=device,
             random_state=random_state,
             verbose=verbose,
+            distortion_weight=distortion_weight,
+            bending_weight=bending_weight,
+            scoring=scoring,
+            prior=prior,
+            density_weight=density_weight,
+            density_warmup=density_warmup,
+            logdet_method=logdet_method,
         )
         self.encoder = encoder
 
@@ -175,10 +235,16 @@ default='elu'
         self.decoder_ = self._make_decoder(n_features, generator)
 
     def _train_batch(self, X, generator):
-        loss = LOSSES[self.loss][0](self.decoder_(self.encoder_(X)), X).mean()
-        loss.backward()
+        codes = self.encoder_(X)
+        loss = LOSSES[self.loss][0](self.decoder_(codes), X).mean()
+        self._add_density_loss(loss, codes, generator).backward()
         return loss
 
     def _encode_batch(self, X):
         with torch.no_grad():
             return self.encoder_(X)
+
+    def _backward_code_loss(self, X, code_loss):
+        loss = code_loss(self.encoder_(X))
+        loss.backward()
+        return loss.detach()

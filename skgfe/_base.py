@@ -21,7 +21,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._compat import Interval, StrOptions, _fit_context, validate_data
+from ._geometry import PairSet, pair_loss
+from ._likelihood import LikelihoodMixin
 from ._losses import LOSSES
+from ._pair_data import check_pair_data
 from ._persistence import save as save_estimator
 from ._utils import (
     batch_slices,
@@ -47,9 +50,28 @@ INFERENCE_BATCH_SIZE = 1024
 
 _FLOAT_DTYPES = [np.float64, np.float32]
 
+# Inputs beyond this magnitude are rejected: their squared losses approach
+# float32's range, and a decoder initialised at unit scale cannot fit them.
+MAX_ABS_VALUE = 1e15
+
+
+def _check_magnitude(X, input_name) -> None:
+    # max and min, not np.abs(X).max(): no temporary copy of a large X.
+    largest = max(X.max(initial=0.0), -X.min(initial=0.0))
+    if largest > MAX_ABS_VALUE:
+        raise ValueError(
+            f"{input_name} has values up to {largest:.3g} in magnitude; skgfe accepts "
+            f"at most {MAX_ABS_VALUE:.0e}. Rescale {input_name} (e.g. with "
+            "StandardScaler or MinMaxScaler) before fitting"
+        )
+
 
 class BaseDecoderEstimator(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta
+    LikelihoodMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
+    metaclass=ABCMeta,
 ):
     """Base of the skgfe estimators: a torch decoder fitted with mini-batches.
 
@@ -77,6 +99,9 @@ class BaseDecoderEstimator(
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "distortion_weight": [Interval(Real, 0, None, closed="left")],
+        "bending_weight": [Interval(Real, 0, None, closed="left")],
+        **LikelihoodMixin._likelihood_parameter_constraints,
     }
 
     # Names of the fitted torch modules; pickling moves exactly these to the CPU.
@@ -105,6 +130,15 @@ class BaseDecoderEstimator(
         device,
         random_state,
         verbose,
+        # Defaults keep estimators that do not expose the pair loss working.
+        distortion_weight=0.0,
+        bending_weight=0.0,
+        # Likewise for the likelihood (skgfe._likelihood).
+        scoring="reconstruction",
+        prior="normal",
+        density_weight=0.0,
+        density_warmup=10,
+        logdet_method="auto",
     ):
         self.n_components = n_components
         self.decoder = decoder
@@ -125,6 +159,13 @@ class BaseDecoderEstimator(
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.distortion_weight = distortion_weight
+        self.bending_weight = bending_weight
+        self.scoring = scoring
+        self.prior = prior
+        self.density_weight = density_weight
+        self.density_warmup = density_warmup
+        self.logdet_method = logdet_method
 
     # ------------------------------------------------------------------ hooks
 
@@ -140,6 +181,17 @@ class BaseDecoderEstimator(
     def _encode_batch(self, X: torch.Tensor) -> torch.Tensor:
         """Codes (n, n_components) of a batch, a pure function of the fitted state."""
 
+    def _backward_code_loss(self, X: torch.Tensor, code_loss) -> torch.Tensor:
+        """Backpropagate ``code_loss(codes of X)`` into the parameters; return it.
+
+        The pair loss (``distortion_weight``, ``bending_weight``) needs it; an
+        estimator whose codes cannot be differentiated does not support it.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not support the pair loss; set "
+            "distortion_weight=0 and bending_weight=0"
+        )
+
     def _check_params(self, n_samples: int, n_features: int) -> None:
         """Check what the constraints cannot express; subclasses extend it."""
         sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
@@ -151,6 +203,7 @@ class BaseDecoderEstimator(
                 f"ints, got {self.hidden_layer_sizes!r}"
             )
         resolve_device(self.device)
+        self._check_likelihood_params(n_features)
         if self.early_stopping and n_samples < 2:
             raise ValueError(
                 f"early_stopping=True needs at least 2 samples, got n_samples={n_samples}"
@@ -159,7 +212,7 @@ class BaseDecoderEstimator(
     # -------------------------------------------------------------- public API
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, pairs=None, pair_distances=None, midpoints=None):
         """Fit the model to X.
 
         Parameters
@@ -168,6 +221,17 @@ class BaseDecoderEstimator(
             Training data.
         y : None
             Ignored.
+        pairs : array-like of shape (n_pairs, 2), default=None
+            Row indices of pairs of nearby samples of X, for the pair loss
+            (``distortion_weight``, ``bending_weight``); ignored when both
+            weights are zero. None with ``distortion_weight > 0``: each sample
+            is paired with its 5 nearest neighbours in X.
+        pair_distances : array-like of shape (n_pairs,), default=None
+            Local (geodesic) distances of the pairs; None: their Euclidean
+            distances in X.
+        midpoints : array-like of shape (n_pairs, n_features), default=None
+            Riemannian midpoints of the pairs, in the space of X (after any
+            preceding Pipeline step); required when ``bending_weight > 0``.
 
         Returns
         -------
@@ -176,8 +240,13 @@ class BaseDecoderEstimator(
         """
         continuing = self.warm_start and hasattr(self, "decoder_")
         X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=not continuing)
+        _check_magnitude(X, "X")
         self._check_params(*X.shape)
         self._check_data_range(X)
+        pair_data = check_pair_data(
+            X, pairs, pair_distances, midpoints,
+            distortion_weight=self.distortion_weight, bending_weight=self.bending_weight,
+        )
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
         if not continuing:
@@ -187,7 +256,10 @@ class BaseDecoderEstimator(
             self._optimizer = self._make_optimizer()
         X_t = to_tensor(X, self.device_, self._dtype)
         X_train, X_val = self._split_validation(X_t, generator)
-        self._fit_epochs(X_train, X_val, generator)
+        pair_set = None if pair_data is None else self._make_pair_set(X_t, *pair_data)
+        self._fit_epochs(X_train, X_val, generator, pair_set)
+        if self.scoring == "likelihood":
+            self._fit_density(X_train, generator)
         return self
 
     def transform(self, X):
@@ -222,19 +294,20 @@ class BaseDecoderEstimator(
         """
         check_is_fitted(self)
         X = check_array(X, dtype=_FLOAT_DTYPES, input_name="X")
+        _check_magnitude(X, "X")
         if X.shape[1] != self.n_components:
             raise ValueError(
                 f"X has {X.shape[1]} features, but inverse_transform expects codes "
                 f"with n_components={self.n_components} features"
             )
         link = LOSSES[self.loss][1]
-        Z_t = to_tensor(X, self.device_, self._dtype)
+        Z_t = to_tensor(X, "cpu", self._dtype)
         with torch.no_grad():
             output = self._map_batches(lambda z: link(self.decoder_(z)), Z_t)
         return to_numpy(output, X.dtype)
 
     def score_samples(self, X):
-        """Return minus the reconstruction loss of each sample (higher is better).
+        """Return a per-sample score, higher is better, chosen by ``scoring``.
 
         Parameters
         ----------
@@ -244,16 +317,27 @@ class BaseDecoderEstimator(
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            ``-loss(x, decoder(encode(x)))`` per sample, the loss being the mean
-            over features of the squared error (``loss='mse'``) or of the binary
-            cross-entropy (``loss='bce'``).
+            With ``scoring='reconstruction'``: ``-loss(x, decoder(encode(x)))``,
+            the loss being the mean over features of the squared error
+            (``loss='mse'``) or of the binary cross-entropy (``loss='bce'``).
+            With ``scoring='likelihood'``: the log-likelihood in nats,
+            ``log p_Z(z) - 1/2 log det(J^T J) + log p_noise(x - decoder(z))`` at
+            the code ``z`` of ``transform``, ``J`` the decoder Jacobian there
+            (see :ref:`likelihood`).
         """
         X, X_t = self._validate_for_inference(X)
+        if self.scoring == "likelihood":
+            self._check_density_fitted()
+            return to_numpy(self._map_batches(self._log_likelihood, X_t), np.float64)
         losses = self._map_batches(self._reconstruction_loss, X_t)
         return -to_numpy(losses, np.float64)
 
     def score(self, X, y=None):
-        """Return minus the mean reconstruction loss of X (higher is better).
+        """Return the mean of :meth:`score_samples` (higher is better).
+
+        With ``scoring='reconstruction'`` (default) it is minus the mean
+        reconstruction loss; with ``scoring='likelihood'`` the mean
+        log-likelihood in nats per sample.
 
         Parameters
         ----------
@@ -362,29 +446,36 @@ class BaseDecoderEstimator(
         order = torch.randperm(n, generator=generator).to(X_t.device)
         return X_t[order[n_val:]], X_t[order[:n_val]]
 
-    def _fit_epochs(self, X_train, X_val, generator) -> None:
+    def _fit_epochs(self, X_train, X_val, generator, pair_set=None) -> None:
         epochs = range(self.max_iter)
         if self.verbose >= 2:
             from tqdm.auto import tqdm
 
             epochs = tqdm(epochs, desc=type(self).__name__, unit="epoch")
+        # Snapshots are cloned, never mutated, so best and last may share one.
+        completed = self._module_states()
         best_state, no_improvement, stopped = None, 0, False
-        for _ in epochs:
-            start = time.perf_counter()
-            epoch_loss = self._fit_epoch(X_train, generator)
-            if not np.isfinite(epoch_loss):
-                self._recover_from_divergence(best_state)
-                return
-            self.n_iter_ += 1
-            self.loss_curve_.append(epoch_loss)
-            improved = self._record_progress(epoch_loss, X_val)
-            if improved or best_state is None:
-                best_state = self._module_states()
-            no_improvement = 0 if improved else no_improvement + 1
-            self._report(epochs, epoch_loss, time.perf_counter() - start)
-            if no_improvement >= self.n_iter_no_change:
-                stopped = True
-                break
+        try:
+            for _ in epochs:
+                start = time.perf_counter()
+                epoch_loss = self._fit_epoch(X_train, generator, pair_set)
+                if not np.isfinite(epoch_loss):
+                    self._recover_from_divergence(best_state)
+                    return
+                self.n_iter_ += 1
+                self.loss_curve_.append(epoch_loss)
+                improved = self._record_progress(epoch_loss, X_val)
+                completed = self._module_states()
+                if improved or best_state is None:
+                    best_state = completed
+                no_improvement = 0 if improved else no_improvement + 1
+                self._report(epochs, epoch_loss, time.perf_counter() - start)
+                if no_improvement >= self.n_iter_no_change:
+                    stopped = True
+                    break
+        except KeyboardInterrupt:
+            self._recover_from_interrupt(completed)
+            return
         if self.early_stopping:
             self._load_module_states(best_state)
         if not stopped:
@@ -395,8 +486,12 @@ class BaseDecoderEstimator(
                 ConvergenceWarning,
             )
 
-    def _fit_epoch(self, X, generator) -> float:
-        """One pass over X in shuffled mini-batches; returns the mean loss."""
+    def _fit_epoch(self, X, generator, pair_set=None) -> float:
+        """One pass over X in shuffled mini-batches; returns the mean loss.
+
+        With a ``pair_set``, every mini-batch also draws a batch of pairs and
+        adds the weighted pair loss (:mod:`skgfe._geometry`) to its gradient.
+        """
         for name in self._module_names:
             getattr(self, name).train()
         n = X.shape[0]
@@ -410,12 +505,32 @@ class BaseDecoderEstimator(
             batch = X[order[rows]]
             self._optimizer.zero_grad(set_to_none=True)
             loss = self._train_batch(batch, generator)
+            if pair_set is not None:
+                loss = loss + self._train_pair_batch(pair_set, generator)
             self._optimizer.step()
             total += loss.detach() * batch.shape[0]
         for name in self._module_names:
             getattr(self, name).eval()
         # One host sync per epoch, not per batch.
         return float(total) / n
+
+    def _make_pair_set(self, X_t, pairs, distances, midpoints) -> PairSet:
+        def tensor(array):
+            return None if array is None else to_tensor(array, self.device_, self._dtype)
+
+        indices = torch.as_tensor(pairs, device=self.device_)
+        return PairSet(X_t, indices[:, 0], indices[:, 1], tensor(distances),
+                       tensor(midpoints))
+
+    def _train_pair_batch(self, pair_set, generator) -> torch.Tensor:
+        """Draw as many pairs as a mini-batch has rows and backpropagate their loss."""
+        batch = pair_set.sample(min(self.batch_size, len(pair_set.first)), generator)
+        # All ends and midpoints are encoded in one call: one flow solve for GFE.
+        return self._backward_code_loss(
+            batch.rows(),
+            lambda codes: pair_loss(codes, batch.distances, self.distortion_weight,
+                                    self.bending_weight),
+        )
 
     def _record_progress(self, epoch_loss, X_val) -> bool:
         """Append the epoch's scores; return whether the tracked score improved."""
@@ -454,6 +569,18 @@ class BaseDecoderEstimator(
             ConvergenceWarning,
         )
 
+    def _recover_from_interrupt(self, completed) -> None:
+        # A partly applied epoch is discarded, and with it the optimizer state
+        # that saw it.
+        self._load_module_states(completed)
+        self._optimizer = self._make_optimizer()
+        warnings.warn(
+            f"{type(self).__name__}: fit was interrupted; the model holds the "
+            f"parameters after its last completed epoch (n_iter_={self.n_iter_}). "
+            "Call fit again with warm_start=True to continue",
+            UserWarning,
+        )
+
     def _module_states(self) -> dict:
         return {
             name: {k: v.detach().clone() for k, v in getattr(self, name).state_dict().items()}
@@ -465,20 +592,24 @@ class BaseDecoderEstimator(
             getattr(self, name).load_state_dict(state)
 
     def _validate_for_inference(self, X):
+        """Validated X and a CPU tensor view of it; batches move to the device
+        one at a time (see :meth:`_map_batches`), so device memory stays bounded."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
-        return X, to_tensor(X, self.device_, self._dtype)
+        _check_magnitude(X, "X")
+        return X, to_tensor(X, "cpu", self._dtype)
 
     def _reconstruction_loss(self, X_batch) -> torch.Tensor:
         codes = self._encode_batch(X_batch)
         with torch.no_grad():
             return LOSSES[self.loss][0](self.decoder_(codes), X_batch)
 
-    @staticmethod
-    def _map_batches(function, X_t) -> torch.Tensor:
-        return torch.cat(
-            [function(X_t[rows]) for rows in batch_slices(X_t.shape[0], INFERENCE_BATCH_SIZE)]
-        )
+    def _map_batches(self, function, X_t) -> torch.Tensor:
+        """Apply ``function`` batch by batch on the device; the result is on the CPU."""
+        return torch.cat([
+            function(X_t[rows].to(self.device_)).cpu()
+            for rows in batch_slices(X_t.shape[0], INFERENCE_BATCH_SIZE)
+        ])
 
     # ---------------------------------------------------------------- pickling
 

@@ -21,6 +21,7 @@ from ._solvers import (
     STALLED,
     STATUS_NAMES,
     REACHED_TAU,
+    adjoint_options,
     check_solver_options,
     solve,
 )
@@ -102,6 +103,54 @@ default='elu'
         adjoint integral along the flow (exact gradient of the unrolled solver,
         about twice the cost and one stored state per step; needs solver 'amd',
         'euler' or 'rk4').
+    distortion_weight : float, default=0.0
+        Weight of the distortion term of the pair loss on the codes ``z*``,
+        which pulls the code distance of each pair of nearby samples towards
+        their local distance (isometric codes). The pairs are given to ``fit``
+        (``pairs``, ``pair_distances``) or, without them, are each sample and
+        its nearest neighbours. See :ref:`geometry`.
+    bending_weight : float, default=0.0
+        Weight of the bending term of the pair loss, which pulls the code of
+        each pair's Riemannian midpoint towards the mean of the pair's codes
+        (extrinsically flat codes). Needs ``midpoints`` in ``fit``.
+
+        The pair loss reaches the decoder only through the flow, so a positive
+        weight needs a recording solver ('amd', 'euler' or 'rk4'): every
+        mini-batch also solves the flow of ``2 * batch_size`` pair ends (plus
+        ``batch_size`` midpoints with bending) from ``z0``, recording its
+        steps, and replays them backwards (the 'full' adjoint's integral
+        term). With fixed-step 'rk4' we measured 4 times the time per epoch
+        of a fit without it (5.4 times with bending); with 'amd' the time is
+        set by how long the flows run (see :ref:`geometry`).
+    scoring : {'reconstruction', 'likelihood'}, default='reconstruction'
+        What :meth:`score_samples` and :meth:`score` return: minus the
+        reconstruction loss, or the log-likelihood in nats
+        ``log p_Z(z) - 1/2 log det(J^T J) + log p_noise(x - decoder(z))`` at
+        the code ``z`` of ``transform``, the flow acting as the decoder's left
+        inverse. 'likelihood' fits the prior and the noise model at the end of
+        ``fit`` and needs ``n_components < n_features``. See :ref:`likelihood`.
+    prior : {'normal', 'gmm'} or GaussianMixture, default='normal'
+        Latent density ``p_Z`` of ``scoring='likelihood'``: the standard
+        normal, or a Gaussian mixture fitted to the training codes at the end
+        of ``fit`` (up to 10 full-covariance components for 'gmm'; a given
+        ``GaussianMixture`` or ``BayesianGaussianMixture`` is cloned).
+    density_weight : float, default=0.0
+        Weight of the density term ``-(log N(z; 0, I) - 1/2 log det(J^T J))``
+        (nats per sample, averaged over the batch) added to the training loss;
+        0 trains on the reconstruction alone. ``loss_curve_`` still records
+        the reconstruction loss.
+        With ``adjoint='approximate'`` the codes ``z*`` are held constant, so
+        only ``-1/2 log det(J^T J)`` at ``z*`` shapes the decoder (as in
+        rectangular flows); ``adjoint='full'`` also carries the density's
+        gradient in ``z*`` through the flow into the decoder.
+    density_warmup : int, default=10
+        Epochs over which ``density_weight`` ramps up linearly (0: the full
+        weight from the first epoch).
+    logdet_method : {'auto', 'exact', 'stochastic'}, default='auto'
+        Log-determinant of the density term in training: 'exact' (forward-mode
+        Jacobian and Cholesky), 'stochastic' (its gradient only, by one
+        Hutchinson probe and conjugate gradients per sample, cheaper for many
+        components), 'auto' exact up to 16 components. Scoring is always exact.
     optimizer : {'adam', 'rmsprop', 'sgd'} or torch optimizer class, default='adam'
         Optimizer of the decoder.
     optimizer_params : dict, default=None
@@ -152,6 +201,17 @@ default='elu'
         Validation score (minus the mean loss) per epoch with early stopping.
     best_validation_score_ : float or None
         Best validation score with early stopping.
+    noise_variance_ : float or None
+        With ``scoring='likelihood'`` and ``loss='mse'``: variance of the
+        Gaussian noise normal to the decoded manifold, fitted to the training
+        residuals; None for ``loss='bce'``.
+    prior_weights_ : ndarray of shape (n_mix,)
+        With ``scoring='likelihood'``: weights of the latent prior's mixture
+        components (one component for ``prior='normal'``).
+    prior_means_ : ndarray of shape (n_mix, n_components)
+        Means of the prior's components.
+    prior_covariances_ : ndarray of shape (n_mix, n_components, n_components)
+        Covariances of the prior's components.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -213,6 +273,13 @@ default='elu'
         z0="zeros",
         train_z0="random",
         adjoint="approximate",
+        distortion_weight=0.0,
+        bending_weight=0.0,
+        scoring="reconstruction",
+        prior="normal",
+        density_weight=0.0,
+        density_warmup=10,
+        logdet_method="auto",
         optimizer="adam",
         optimizer_params=None,
         learning_rate_init=1e-3,
@@ -248,6 +315,13 @@ default='elu'
             device=device,
             random_state=random_state,
             verbose=verbose,
+            distortion_weight=distortion_weight,
+            bending_weight=bending_weight,
+            scoring=scoring,
+            prior=prior,
+            density_weight=density_weight,
+            density_warmup=density_warmup,
+            logdet_method=logdet_method,
         )
         self.ode_order = ode_order
         self.solver = solver
@@ -287,7 +361,7 @@ default='elu'
         """
         X, X_t = self._validate_for_inference(X)
         parts = [
-            self._solve(X_t[rows], self._encoding_z0(rows.stop - rows.start),
+            self._solve(X_t[rows].to(self.device_), self._encoding_z0(rows.stop - rows.start),
                         record=return_trajectory)
             for rows in batch_slices(X_t.shape[0], _base.INFERENCE_BATCH_SIZE)
         ]
@@ -320,6 +394,15 @@ default='elu'
                 f"adjoint='full' needs a solver that records its steps, one of "
                 f"{sorted(RECORDING_SOLVERS)}; got solver={self.solver!r}"
             )
+        if (self.distortion_weight > 0 or self.bending_weight > 0) and (
+            self.solver not in RECORDING_SOLVERS
+        ):
+            raise ValueError(
+                f"distortion_weight={self.distortion_weight!r} and bending_weight="
+                f"{self.bending_weight!r}: the pair loss is backpropagated through "
+                f"the flow, which needs a solver that records its steps, one of "
+                f"{sorted(RECORDING_SOLVERS)}; got solver={self.solver!r}"
+            )
         if not isinstance(self.z0, (str, Real)):
             shape = np.shape(self.z0)
             if shape != (self.n_components,):
@@ -338,10 +421,12 @@ default='elu'
                             dtype=X.dtype).to(X.device)
         else:
             z0 = self._encoding_z0(X.shape[0])
-        result = self._solve(X, z0, record=full)
+        result = self._solve(X, z0, record=full, for_adjoint=full)
         codes = result.z.detach().requires_grad_(full)
         loss = LOSSES[self.loss][0](self.decoder_(codes), X).mean()
-        loss.backward()
+        # With adjoint='full', the density term's gradient in z* also reaches
+        # the decoder through the flow; otherwise z* is held constant.
+        self._add_density_loss(loss, codes, generator).backward()
         if full:
             add_integral_term(result.trajectory, X, codes.grad,
                               list(self.decoder_.parameters()))
@@ -351,6 +436,20 @@ default='elu'
         result = self._solve(X, self._encoding_z0(X.shape[0]))
         self._check_flow(result)
         return result.z
+
+    def _backward_code_loss(self, X, code_loss):
+        # The codes of transform (flows from z0) are the ones regularised. The
+        # loss depends on the decoder only through z*, so its gradient is the
+        # adjoint integral alone, with dL/dz* as the final adjoint.
+        result = self._solve(X, self._encoding_z0(X.shape[0]), record=True,
+                             for_adjoint=True)
+        codes = result.z.detach().requires_grad_(True)
+        with torch.enable_grad():
+            loss = code_loss(codes)
+            (code_grad,) = torch.autograd.grad(loss, codes)
+        add_integral_term(result.trajectory, X, code_grad,
+                          list(self.decoder_.parameters()))
+        return loss.detach()
 
     # -------------------------------------------------------------- internals
 
@@ -362,7 +461,11 @@ default='elu'
         start = start.to(device=self.device_, dtype=self._dtype)
         return start.expand(n_samples, -1).clone()
 
-    def _solve(self, X, z0, record=False):
+    def _solve(self, X, z0, record=False, for_adjoint=False):
+        # A solve that the adjoint replays takes the solver's adjoint defaults
+        # (for AMD, steps that grow by a factor; see skgfe._solvers).
+        options = (adjoint_options(self.solver, self.solver_options) if for_adjoint
+                   else self.solver_options)
         return solve(
             self.decoder_,
             LOSSES[self.loss][0],
@@ -375,7 +478,7 @@ default='elu'
             step_size=self.step_size,
             tol=self.flow_tol,
             max_steps=self.max_flow_steps,
-            options=self.solver_options,
+            options=options,
             record=record,
         )
 

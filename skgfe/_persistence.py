@@ -27,6 +27,15 @@ _FITTED_ATTRIBUTES = (
     "best_validation_score_",
 )
 
+# Fitted only with scoring='likelihood'; float64 arrays, except the float (or
+# None) noise_variance_. JSON writes float64 values exactly.
+_LIKELIHOOD_ATTRIBUTES = (
+    "noise_variance_",
+    "prior_weights_",
+    "prior_means_",
+    "prior_covariances_",
+)
+
 
 def save(estimator, path) -> None:
     """Write a fitted estimator to ``path``; see :func:`load`."""
@@ -43,6 +52,10 @@ def save(estimator, path) -> None:
     fitted = {name: getattr(estimator, name) for name in _FITTED_ATTRIBUTES}
     if hasattr(estimator, "feature_names_in_"):
         fitted["feature_names_in_"] = list(estimator.feature_names_in_)
+    for name in _LIKELIHOOD_ATTRIBUTES:
+        if hasattr(estimator, name):
+            value = getattr(estimator, name)
+            fitted[name] = value.tolist() if isinstance(value, np.ndarray) else value
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -94,6 +107,7 @@ def load(path, *, device=None):
     from . import __version__
     from ._autoencoder import AutoencoderBaseline
     from ._gradient_flow import GradientFlowEncoder
+    from ._one_bit import OneBitAutoencoder
 
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -110,12 +124,18 @@ def load(path, *, device=None):
             UserWarning,
             stacklevel=2,
         )
-    classes = {cls.__name__: cls for cls in (GradientFlowEncoder, AutoencoderBaseline)}
+    classes = {
+        cls.__name__: cls
+        for cls in (GradientFlowEncoder, AutoencoderBaseline, OneBitAutoencoder)
+    }
     params = json.loads(payload["params"], object_hook=_unmark_tuples)
     estimator = classes[payload["estimator"]](**params)
     for name, value in json.loads(payload["fitted"]).items():
-        setattr(estimator, name, np.asarray(value, dtype=object)
-                if name == "feature_names_in_" else value)
+        if name == "feature_names_in_":
+            value = np.asarray(value, dtype=object)
+        elif name.startswith("prior_"):
+            value = np.asarray(value, dtype=np.float64)
+        setattr(estimator, name, value)
     estimator._dtype = torch_dtype(np.dtype(payload["dtype"]))
     estimator.device_ = (
         map_location(payload["device"]) if device is None else torch.device(device)

@@ -17,7 +17,23 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["load_fashion_mnist"]
+from ._manifold_data import (
+    make_blob_images,
+    make_cylinder,
+    make_flat_torus,
+    make_swiss_roll,
+)
+from ._sparse_data import make_sparse_gaussian, make_sparse_rademacher
+
+__all__ = [
+    "load_fashion_mnist",
+    "make_blob_images",
+    "make_cylinder",
+    "make_flat_torus",
+    "make_sparse_gaussian",
+    "make_sparse_rademacher",
+    "make_swiss_roll",
+]
 
 _ENV_VAR = "SKGFE_FASHION_MNIST"
 # Where the Debian package ``dataset-fashion-mnist`` installs the gzipped files.

@@ -1,5 +1,6 @@
 """Behaviour every estimator shares through the base: run on both estimators."""
 
+import functools
 import pickle
 import warnings
 from functools import partial
@@ -8,6 +9,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
@@ -138,43 +142,39 @@ def test_auto_device_resolves_in_fit_only(estimator, X, monkeypatch):
     assert estimator.device == "auto"
 
 
-@pytest.mark.parametrize(
-    "params, message",
-    [
-        ({"n_components": 0}, "'n_components' parameter"),
-        ({"loss": "l1"}, "'loss' parameter of .* must be a str among"),
-        ({"optimizer": "lbfgs"}, "'optimizer' parameter"),
-        ({"activation": "swish"}, "'activation' parameter"),
-        ({"batch_size": 0}, "'batch_size' parameter"),
-        ({"learning_rate_init": 0.0}, "'learning_rate_init' parameter"),
-        ({"validation_fraction": 1.0}, "'validation_fraction' parameter"),
-        ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes must be a positive int"),
-        ({"optimizer_params": {"momentun": 0.9}, "optimizer": "sgd"},
-         "could not be built with optimizer_params"),
-    ],
-)
-def test_invalid_parameters_name_the_parameter(estimator, X, params, message):
-    with pytest.raises((ValueError, TypeError), match=message):
-        estimator.set_params(**params).fit(X)
+BAD_INPUTS = {
+    "nan": (np.full((5, 6), np.nan), ValueError, "NaN"),
+    "inf": (np.full((5, 6), np.inf), ValueError, "infinity"),
+    "huge": (np.full((5, 6), 1e30), ValueError, "values up to 1e\\+30 .* at most 1e\\+15"),
+    "empty": (np.zeros((0, 6)), ValueError, "0 sample"),
+    "1-D": (np.zeros(6), ValueError, "Expected 2D array"),
+    "3-D": (np.zeros((2, 3, 6)), ValueError, "dim 3"),
+    "strings": (np.array([["a"] * 6] * 3), ValueError, "convert|numeric"),
+    "objects": (np.array([[object()] * 6] * 3), (ValueError, TypeError), "float|number"),
+    "complex": (np.ones((3, 6)) * 1j, ValueError, "Complex data not supported"),
+    "sparse": (sp.csr_matrix(np.eye(6)), TypeError, "dense data is required"),
+    "wrong width": (np.zeros((3, 5)), ValueError, "X has 5 features, but .* expecting 6"),
+}
+DATA_METHODS = ["transform", "score_samples", "score", "fit_transform"]
 
 
-@pytest.mark.parametrize(
-    "bad_X, error, message",
-    [
-        (np.full((5, 6), np.nan), ValueError, "NaN"),
-        (np.full((5, 6), np.inf), ValueError, "infinity"),
-        (np.zeros((0, 6)), ValueError, "0 sample"),
-        (np.zeros(6), ValueError, "Expected 2D array"),
-        (np.zeros((2, 3, 6)), ValueError, "dim 3"),
-        (np.array([["a"] * 6] * 3), ValueError, "convert|numeric"),
-        (sp.csr_matrix(np.eye(6)), TypeError, "dense data is required"),
-    ],
-)
-def test_bad_input_gives_clear_errors(fitted, bad_X, error, message):
+@pytest.mark.parametrize("method", DATA_METHODS)
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_gives_clear_errors(fitted, name, method):
+    bad_X, error, message = BAD_INPUTS[name]
+    if name == "wrong width" and method == "fit_transform":
+        # A fresh fit may change the width; a warm-started one may not.
+        fitted.set_params(warm_start=True)
     with pytest.raises(error, match=message):
-        fitted.transform(bad_X)
+        getattr(fitted, method)(bad_X)
+
+
+@pytest.mark.parametrize("name", ["nan", "inf", "huge", "1-D", "complex", "sparse"])
+def test_bad_codes_to_inverse_transform(fitted, name):
+    codes, error, message = BAD_INPUTS[name]
+    codes = codes[..., :2] if not sp.issparse(codes) else sp.csr_matrix(np.eye(2))
     with pytest.raises(error, match=message):
-        clone(fitted).fit(bad_X)
+        fitted.inverse_transform(codes)
 
 
 def test_wrong_widths_are_rejected(fitted, X):
@@ -182,6 +182,59 @@ def test_wrong_widths_are_rejected(fitted, X):
         fitted.transform(X[:, :5])
     with pytest.raises(ValueError, match="n_components=2"):
         fitted.inverse_transform(X[:, :3])
+
+
+def test_mismatched_column_names_are_rejected(estimator, X):
+    pd = pytest.importorskip("pandas")
+    estimator.fit(pd.DataFrame(X, columns=[f"x{i}" for i in range(6)]))
+    renamed = pd.DataFrame(X, columns=[f"y{i}" for i in range(6)])
+    with pytest.raises(ValueError, match="feature names should match"):
+        estimator.transform(renamed)
+
+
+def test_one_sample_and_one_feature_work(estimator, X):
+    assert np.isfinite(clone(estimator).fit(X[:1]).transform(X[:1])).all()
+    assert np.isfinite(clone(estimator).fit(X[:, :1]).transform(X[:, :1])).all()
+
+
+class _InterruptAfter:
+    """Stands in for ``_train_batch``: raises KeyboardInterrupt on call ``n``."""
+
+    def __init__(self, train_batch, n):
+        self.train_batch, self.n, self.calls = train_batch, n, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+        return self.train_batch(*args)
+
+
+def test_interrupted_fit_keeps_the_last_completed_epoch(estimator, X):
+    one_epoch = clone(estimator).set_params(max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one_epoch.fit(X)
+    batches_per_epoch = -(-X.shape[0] // estimator.batch_size)
+    # Interrupt in the middle of the second epoch.
+    estimator._train_batch = _InterruptAfter(estimator._train_batch,
+                                             batches_per_epoch + 1)
+    with pytest.warns(UserWarning, match="interrupted.*n_iter_=1"):
+        estimator.fit(X)
+    assert estimator.n_iter_ == 1 and len(estimator.loss_curve_) == 1
+    np.testing.assert_array_equal(estimator.transform(X), one_epoch.transform(X))
+    del estimator._train_batch
+    estimator.set_params(warm_start=True).fit(X)
+    assert estimator.n_iter_ == 4
+
+
+def test_inference_moves_one_batch_at_a_time_to_the_device(fitted, X, monkeypatch):
+    monkeypatch.setattr(skgfe._base, "INFERENCE_BATCH_SIZE", 7)
+    seen = []
+    encode = fitted._encode_batch
+    fitted._encode_batch = lambda batch: seen.append(batch.shape[0]) or encode(batch)
+    fitted.transform(np.tile(X, (3, 1)))
+    assert max(seen) == 7 and sum(seen) == 3 * X.shape[0]
 
 
 def test_max_iter_gives_convergence_warning_and_n_iter(estimator, X):
@@ -296,3 +349,105 @@ def test_feature_names_and_pandas_output(fitted, X):
 def test_extra_sklearn_checks(estimator, check):
     pytest.importorskip("pandas")
     check(type(estimator).__name__, estimator)
+
+
+# ------------------------------------------------------------- properties
+
+@functools.lru_cache(maxsize=None)
+def _fitted_model(index, dtype_name):
+    X = np.random.default_rng(0).uniform(size=(40, 6)).astype(dtype_name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ESTIMATORS[index](**SMALL).fit(X)
+
+
+_rows = arrays(np.float64, st.tuples(st.integers(1, 12), st.just(6)),
+               elements=st.floats(-3, 3, allow_nan=False))
+
+
+@given(rows=_rows, index=st.sampled_from([0, 1]),
+       dtype_name=st.sampled_from(["float32", "float64"]))
+def test_transform_shape_dtype_and_finiteness(rows, index, dtype_name):
+    model = _fitted_model(index, dtype_name)
+    codes = model.transform(rows.astype(dtype_name))
+    assert codes.shape == (rows.shape[0], 2) and codes.dtype == np.dtype(dtype_name)
+    assert np.isfinite(codes).all() and np.isfinite(model.score_samples(rows)).all()
+    reconstructions = model.inverse_transform(codes)
+    assert reconstructions.shape == rows.shape and np.isfinite(reconstructions).all()
+
+
+@given(rows=_rows, index=st.sampled_from([0, 1]), data=st.data())
+def test_transform_is_invariant_to_subsets_and_order(rows, index, data):
+    model = _fitted_model(index, "float64")
+    codes = model.transform(rows)
+    order = data.draw(st.permutations(range(rows.shape[0])))
+    subset = sorted(data.draw(st.sets(st.sampled_from(range(rows.shape[0])), min_size=1)))
+    np.testing.assert_allclose(model.transform(rows[order]), codes[order], atol=1e-9)
+    np.testing.assert_allclose(model.transform(rows[subset]), codes[subset], atol=1e-9)
+
+
+@settings(max_examples=5)
+@given(seed=st.integers(0, 2**31 - 2), index=st.sampled_from([0, 1]))
+def test_same_seed_fits_are_identical(seed, index):
+    X = np.random.default_rng(1).uniform(size=(12, 4))
+    params = {**SMALL, "max_iter": 2, "random_state": seed}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = ESTIMATORS[index](**params).fit(X)
+        second = ESTIMATORS[index](**params).fit(X)
+    np.testing.assert_array_equal(first.transform(X), second.transform(X))
+    np.testing.assert_array_equal(first.loss_curve_, second.loss_curve_)
+
+
+def test_optimizer_params_the_optimizer_rejects(estimator, X):
+    estimator.set_params(optimizer="sgd", optimizer_params={"momentun": 0.9})
+    with pytest.raises(TypeError, match="could not be built with optimizer_params"):
+        estimator.fit(X)
+
+
+_FIT_IN_A_FRESH_PROCESS = """
+import hashlib, warnings, numpy as np, torch
+torch.set_num_threads(1)
+from skgfe import AutoencoderBaseline, GradientFlowEncoder
+X = np.random.default_rng(0).uniform(size=(40, 6))
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    for cls in (AutoencoderBaseline, GradientFlowEncoder):
+        codes = cls(n_components=2, hidden_layer_sizes=(8,), max_iter=2,
+                    random_state=0, device="cpu").fit_transform(X)
+        print(hashlib.sha256(codes.tobytes()).hexdigest())
+"""
+
+
+def test_same_seed_gives_identical_results_across_processes():
+    import subprocess
+    import sys
+
+    runs = [subprocess.run([sys.executable, "-c", _FIT_IN_A_FRESH_PROCESS],
+                           capture_output=True, text=True, check=True).stdout
+            for _ in range(2)]
+    assert runs[0] == runs[1] and len(runs[0].split()) == 2
+
+
+def test_fit_and_transform_run_in_torch_deterministic_mode(estimator, X):
+    torch.use_deterministic_algorithms(True)
+    try:
+        codes = estimator.fit(X).transform(X)
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert np.isfinite(codes).all()
+
+
+def test_transform_allocates_no_copy_of_its_input(fitted):
+    import tracemalloc
+
+    X_large = np.random.default_rng(2).uniform(size=(50_000, 6))
+    fitted.transform(X_large[:10])
+    tracemalloc.start()
+    try:
+        fitted.transform(X_large)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Host allocations stay below half the input: no full-size temporary.
+    assert peak < X_large.nbytes / 2

@@ -3,7 +3,7 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skgfe import AutoencoderBaseline, GradientFlowEncoder
+from skgfe import AutoencoderBaseline, GradientFlowEncoder, OneBitAutoencoder
 
 SMALL = dict(hidden_layer_sizes=(8,), max_iter=5, device="cpu", random_state=0)
 
@@ -12,6 +12,9 @@ ESTIMATORS = [
     GradientFlowEncoder(**SMALL),
     GradientFlowEncoder(ode_order=2, **SMALL),
     GradientFlowEncoder(solver="rk4", tau=20.0, step_size=1.0, **SMALL),
+    OneBitAutoencoder(decoder="linear+denoiser", **SMALL),
+    OneBitAutoencoder(encoder="tight_frame", decoder="linear+denoiser",
+                      denoiser="learned", **SMALL),
 ]
 
 

@@ -21,7 +21,9 @@ SLOW_EXAMPLES = {
     "plot_diabetes_regression.py",
     "plot_digits_clustering.py",
     "plot_fashion_mnist_small_data.py",
+    "plot_isometric_codes.py",
     "plot_manifolds.py",
+    "plot_ood_likelihood.py",
 }
 
 RUNPY = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"

@@ -5,6 +5,9 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
@@ -58,6 +61,16 @@ def test_encoding_lowers_the_loss_below_its_start(fitted, X):
     np.testing.assert_allclose(-diagnostics.loss, fitted.score_samples(X), rtol=1e-12)
 
 
+@given(rows=arrays(np.float64, st.tuples(st.integers(1, 8), st.just(5)),
+                   elements=st.floats(-2, 3, allow_nan=False)))
+def test_encoding_never_ends_above_its_start(fitted, rows):
+    diagnostics = fitted.flow_diagnostics(rows)
+    with torch.no_grad():
+        start = ((fitted.decoder_(torch.zeros(len(rows), 2, dtype=torch.float64))
+                  .numpy() - rows) ** 2).mean(axis=1)
+    assert (diagnostics.loss <= start).all()
+
+
 def test_flow_diagnostics_report_every_sample(fitted, X):
     diagnostics = fitted.flow_diagnostics(X, return_trajectory=True)
     np.testing.assert_array_equal(diagnostics.codes, fitted.transform(X))
@@ -84,9 +97,40 @@ def test_max_flow_steps_warns_with_the_parameter_name(fitted, X):
         capped.transform(X)
 
 
-def test_nonfinite_codes_raise_a_flow_error(fitted, X):
+class _Overflowing(torch.nn.Module):
+    """A decoder whose outputs overflow for codes beyond ``limit``."""
+
+    def __init__(self, decoder, limit):
+        super().__init__()
+        self.decoder, self.limit = decoder, limit
+
+    def forward(self, z):
+        overflow = torch.where(z[:, :1] > self.limit, torch.inf, 0.0)
+        return self.decoder(z) + overflow
+
+
+def test_nonfinite_codes_raise_a_flow_error_naming_the_rows(fitted, X):
+    broken = pickle.loads(pickle.dumps(fitted))
+    broken.decoder_ = _Overflowing(broken.decoder_, limit=-1.0)  # z0 = 0 overflows
     with pytest.raises(FlowSolverError, match="non-finite codes or losses for 30 sample"):
-        fitted.transform(np.full_like(X, 1e300) * 10)
+        broken.transform(X)
+
+
+def test_a_diverging_row_does_not_affect_the_others(fitted, X):
+    # Explicit Euler takes every step: rows whose flow crosses the limit blow up.
+    euler = pickle.loads(pickle.dumps(fitted)).set_params(solver="euler", tau=20.0)
+    codes = euler.transform(X)
+    limit = float(np.median(codes[:, 0]))
+    path_maxima = np.array([path[1][:, 0].max() for path in
+                            euler.flow_diagnostics(X, return_trajectory=True).trajectories])
+    euler.decoder_ = _Overflowing(euler.decoder_, limit)
+    diagnostics = euler.flow_diagnostics(X)
+    crossed = path_maxima > limit
+    assert crossed.any() and not crossed.all()
+    assert (diagnostics.status[crossed] == "nonfinite").all()
+    np.testing.assert_array_equal(diagnostics.codes[~crossed], codes[~crossed])
+    with pytest.raises(FlowSolverError, match=f"for {crossed.sum()} sample"):
+        euler.transform(X)
 
 
 @pytest.mark.parametrize(
@@ -169,3 +213,25 @@ def test_gfe_is_more_data_efficient_than_the_autoencoder(digits):
     ae = _held_out_mse(AutoencoderBaseline(n_components=5, random_state=0), X_small,
                        X_test)
     assert gfe < ae
+
+
+def test_adjoint_solves_use_the_solvers_adjoint_defaults(X, monkeypatch):
+    import skgfe._gradient_flow as gradient_flow
+
+    seen = []
+    original = gradient_flow.solve
+
+    def spy(*args, options, record, **kwargs):
+        seen.append((record, dict(options or {})))
+        return original(*args, options=options, record=record, **kwargs)
+
+    monkeypatch.setattr(gradient_flow, "solve", spy)
+    GradientFlowEncoder(**{**SMALL, "max_iter": 1}, adjoint="full").fit(X)
+    assert seen and all(opts == {"step_rule": "grow"} for record, opts in seen if record)
+    seen.clear()
+    GradientFlowEncoder(**{**SMALL, "max_iter": 1}, adjoint="full",
+                        solver_options={"step_rule": "bb"}).fit(X)
+    assert all(opts == {"step_rule": "bb"} for _, opts in seen)
+    seen.clear()
+    GradientFlowEncoder(**{**SMALL, "max_iter": 1}).fit(X).transform(X)
+    assert all(opts == {} and not record for record, opts in seen)

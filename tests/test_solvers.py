@@ -104,7 +104,7 @@ def test_amd_spends_one_evaluation_per_trial_and_only_on_active_samples(
                    tol=1e-6, max_steps=1000)
     # Every decoder row evaluated is one trial of one still-active sample.
     assert counting.rows_evaluated == int(result.n_fev.sum())
-    assert result.n_fev[1:].min() > 2 * result.n_fev[0]
+    assert result.n_fev[0] < result.n_fev[1:].min()
 
 
 def test_amd_step_cap_gives_max_steps_status(small_decoder, targets):
