@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from sklearn.utils import Bunch
 
-from ._adjoint import ADJOINTS, add_integral_term
 from . import _base
+from ._adjoint import ADJOINTS, add_integral_term
 from ._base import BaseDecoderEstimator
 from ._compat import Interval, StrOptions
 from ._losses import LOSSES
@@ -16,11 +16,11 @@ from ._solvers import (
     CONVERGED,
     MAX_STEPS,
     NONFINITE,
+    REACHED_TAU,
     RECORDING_SOLVERS,
     SOLVERS,
     STALLED,
     STATUS_NAMES,
-    REACHED_TAU,
     adjoint_options,
     check_solver_options,
     solve,

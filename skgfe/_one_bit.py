@@ -5,6 +5,7 @@ import math
 import numpy as np
 import torch
 
+from . import _base
 from ._base import BaseDecoderEstimator
 from ._compat import StrOptions
 from ._losses import LOSSES
@@ -15,6 +16,7 @@ from ._one_bit_engine import (
     SignEncoder,
     random_frame,
 )
+from ._utils import batch_slices
 
 _ENCODERS = ("learned", "random_rotation", "tight_frame")
 # Parameters of the base that are class constants here (see OneBitAutoencoder).
@@ -392,9 +394,10 @@ default='elu'
         """
         decoder = self.decoder_
         with torch.no_grad():
-            x_dot_u, u_squared, x_squared, n_nonzero = self._map_batches(
-                self._closed_form_statistics, X
-            ).sum(dim=0)
+            x_dot_u, u_squared, x_squared, n_nonzero = sum(
+                self._closed_form_statistics(X[rows])
+                for rows in batch_slices(X.shape[0], _base.INFERENCE_BATCH_SIZE)
+            )
             scale = x_dot_u / u_squared
             decoder.weight.copy_(scale * self.encoder_.weight.T)
             if isinstance(decoder.denoiser, BernoulliGaussianDenoiser):
@@ -407,7 +410,7 @@ default='elu'
         u = self.encoder_(X) @ self.encoder_.weight
         return torch.stack(
             [(X * u).sum(), u.square().sum(), X.square().sum(), (X != 0).sum().to(X.dtype)]
-        )[None]
+        )
 
     @staticmethod
     def _calibrate_mmse(denoiser, x_dot_y, y_squared, x_squared, n_nonzero, n_entries):
