@@ -36,7 +36,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from _common import machine_info, sync, timed, transform_scaling  # noqa: E402
+from _common import machine_info, timed, transform_scaling  # noqa: E402
 
 import skgfe  # noqa: E402
 from skgfe._flows import LatentObjective  # noqa: E402
@@ -254,7 +254,6 @@ def main(argv=None):
     }
     print("timing ...", flush=True)
     report["timing"] = timing_rows(decoder, test, found, batches, device, args.repeats)
-    sync(device)
     print("training ...", flush=True)
     report["training"] = training_rows(train, [int(b) for b in args.train_batches.split(",")],
                                        args.device, args.train_images)

@@ -1,9 +1,8 @@
 """Behaviour every estimator shares through the base: run on both estimators."""
 
-import functools
 import pickle
 import warnings
-from functools import partial
+from functools import lru_cache, partial
 
 import numpy as np
 import pytest
@@ -353,7 +352,7 @@ def test_extra_sklearn_checks(estimator, check):
 
 # ------------------------------------------------------------- properties
 
-@functools.lru_cache(maxsize=None)
+@lru_cache(maxsize=None)
 def _fitted_model(index, dtype_name):
     X = np.random.default_rng(0).uniform(size=(40, 6)).astype(dtype_name)
     with warnings.catch_warnings():
