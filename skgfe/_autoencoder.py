@@ -49,6 +49,15 @@ default='elu'
         Weight of the bending term of the pair loss, which pulls the code of
         each pair's Riemannian midpoint towards the mean of the pair's codes
         (extrinsically flat codes). Needs ``midpoints`` in ``fit``.
+    geodesic_sources : int, default=0
+        With a positive ``distortion_weight``, also pair this many random
+        samples with every sample they reach through the graph of the pairs,
+        at their shortest-path distance (Isomap's graph geodesics), and add
+        these long-range pairs to the distortion term. A purely local loss lets
+        the codes fold a sheet over itself; the long distances rule folds out
+        (on the Swiss roll, Procrustes error 0.03 instead of 0.5-0.9). Adds up
+        to ``geodesic_sources * n_samples`` pairs and a second batch of pairs
+        per mini-batch. 0: the given pairs only.
     scoring : {'reconstruction', 'likelihood'}, default='reconstruction'
         What :meth:`score_samples` and :meth:`score` return: minus the
         reconstruction loss, or the log-likelihood in nats
@@ -173,6 +182,7 @@ default='elu'
         loss="mse",
         distortion_weight=0.0,
         bending_weight=0.0,
+        geodesic_sources=0,
         scoring="reconstruction",
         prior="normal",
         density_weight=0.0,
@@ -215,6 +225,7 @@ default='elu'
             verbose=verbose,
             distortion_weight=distortion_weight,
             bending_weight=bending_weight,
+            geodesic_sources=geodesic_sources,
             scoring=scoring,
             prior=prior,
             density_weight=density_weight,

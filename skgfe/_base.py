@@ -21,7 +21,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._compat import Interval, StrOptions, _fit_context, validate_data
-from ._geometry import PairSet, pair_loss
+from ._geodesics import graph_geodesic_pairs
+from ._geometry import PairSet, geodesic_stress, pair_loss
 from ._likelihood import LikelihoodMixin
 from ._losses import LOSSES
 from ._pair_data import check_pair_data
@@ -101,6 +102,7 @@ class BaseDecoderEstimator(
         "verbose": ["verbose"],
         "distortion_weight": [Interval(Real, 0, None, closed="left")],
         "bending_weight": [Interval(Real, 0, None, closed="left")],
+        "geodesic_sources": [Interval(Integral, 0, None, closed="left")],
         **LikelihoodMixin._likelihood_parameter_constraints,
     }
 
@@ -133,6 +135,7 @@ class BaseDecoderEstimator(
         # Defaults keep estimators that do not expose the pair loss working.
         distortion_weight=0.0,
         bending_weight=0.0,
+        geodesic_sources=0,
         # Likewise for the likelihood (skgfe._likelihood).
         scoring="reconstruction",
         prior="normal",
@@ -161,6 +164,7 @@ class BaseDecoderEstimator(
         self.verbose = verbose
         self.distortion_weight = distortion_weight
         self.bending_weight = bending_weight
+        self.geodesic_sources = geodesic_sources
         self.scoring = scoring
         self.prior = prior
         self.density_weight = density_weight
@@ -207,6 +211,12 @@ class BaseDecoderEstimator(
         if self.early_stopping and n_samples < 2:
             raise ValueError(
                 f"early_stopping=True needs at least 2 samples, got n_samples={n_samples}"
+            )
+        if self.geodesic_sources > 0 and self.distortion_weight == 0:
+            raise ValueError(
+                f"geodesic_sources={self.geodesic_sources!r} adds long-range pairs to "
+                "the distortion term, which is off; set distortion_weight > 0 or "
+                "geodesic_sources=0"
             )
 
     # -------------------------------------------------------------- public API
@@ -256,8 +266,8 @@ class BaseDecoderEstimator(
             self._optimizer = self._make_optimizer()
         X_t = to_tensor(X, self.device_, self._dtype)
         X_train, X_val = self._split_validation(X_t, generator)
-        pair_set = None if pair_data is None else self._make_pair_set(X_t, *pair_data)
-        self._fit_epochs(X_train, X_val, generator, pair_set)
+        pair_sets = self._make_pair_sets(X_t, pair_data, seed)
+        self._fit_epochs(X_train, X_val, generator, pair_sets)
         if self.scoring == "likelihood":
             self._fit_density(X_train, generator)
         return self
@@ -446,7 +456,7 @@ class BaseDecoderEstimator(
         order = torch.randperm(n, generator=generator).to(X_t.device)
         return X_t[order[n_val:]], X_t[order[:n_val]]
 
-    def _fit_epochs(self, X_train, X_val, generator, pair_set=None) -> None:
+    def _fit_epochs(self, X_train, X_val, generator, pair_sets=()) -> None:
         epochs = range(self.max_iter)
         if self.verbose >= 2:
             from tqdm.auto import tqdm
@@ -458,7 +468,7 @@ class BaseDecoderEstimator(
         try:
             for _ in epochs:
                 start = time.perf_counter()
-                epoch_loss = self._fit_epoch(X_train, generator, pair_set)
+                epoch_loss = self._fit_epoch(X_train, generator, pair_sets)
                 if not np.isfinite(epoch_loss):
                     self._recover_from_divergence(best_state)
                     return
@@ -486,11 +496,12 @@ class BaseDecoderEstimator(
                 ConvergenceWarning,
             )
 
-    def _fit_epoch(self, X, generator, pair_set=None) -> float:
+    def _fit_epoch(self, X, generator, pair_sets=()) -> float:
         """One pass over X in shuffled mini-batches; returns the mean loss.
 
-        With a ``pair_set``, every mini-batch also draws a batch of pairs and
-        adds the weighted pair loss (:mod:`skgfe._geometry`) to its gradient.
+        With ``pair_sets``, every mini-batch also draws a batch of pairs from
+        each and adds the weighted pair loss (:mod:`skgfe._geometry`) to its
+        gradient.
         """
         for name in self._module_names:
             getattr(self, name).train()
@@ -505,14 +516,36 @@ class BaseDecoderEstimator(
             batch = X[order[rows]]
             self._optimizer.zero_grad(set_to_none=True)
             loss = self._train_batch(batch, generator)
-            if pair_set is not None:
-                loss = loss + self._train_pair_batch(pair_set, generator)
+            if pair_sets:
+                loss = loss + self._train_pair_batch(pair_sets, generator)
             self._optimizer.step()
             total += loss.detach() * batch.shape[0]
         for name in self._module_names:
             getattr(self, name).eval()
         # One host sync per epoch, not per batch.
         return float(total) / n
+
+    def _make_pair_sets(self, X_t, pair_data, seed) -> tuple:
+        """``(given, geodesic)`` pair sets; ``()`` without the pair loss.
+
+        ``geodesic`` is None unless ``geodesic_sources`` is positive; then it
+        holds the given pairs and the long-range ones, without midpoints.
+        """
+        if pair_data is None:
+            return ()
+        pairs, distances, midpoints = pair_data
+        given = self._make_pair_set(X_t, pairs, distances, midpoints)
+        if self.geodesic_sources == 0:
+            return given, None
+        long_pairs, long_distances = graph_geodesic_pairs(
+            pairs, distances, X_t.shape[0], self.geodesic_sources,
+            np.random.RandomState(seed),
+        )
+        geodesic = self._make_pair_set(
+            X_t, np.concatenate([pairs, long_pairs]),
+            np.concatenate([distances, long_distances]), None,
+        )
+        return given, geodesic
 
     def _make_pair_set(self, X_t, pairs, distances, midpoints) -> PairSet:
         def tensor(array):
@@ -522,15 +555,44 @@ class BaseDecoderEstimator(
         return PairSet(X_t, indices[:, 0], indices[:, 1], tensor(distances),
                        tensor(midpoints))
 
-    def _train_pair_batch(self, pair_set, generator) -> torch.Tensor:
-        """Draw as many pairs as a mini-batch has rows and backpropagate their loss."""
-        batch = pair_set.sample(min(self.batch_size, len(pair_set.first)), generator)
-        # All ends and midpoints are encoded in one call: one flow solve for GFE.
-        return self._backward_code_loss(
-            batch.rows(),
-            lambda codes: pair_loss(codes, batch.distances, self.distortion_weight,
-                                    self.bending_weight),
+    def _train_pair_batch(self, pair_sets, generator) -> torch.Tensor:
+        """Draw as many pairs as a mini-batch has rows; backpropagate their loss.
+
+        Without geodesic pairs the given pairs take the whole pair loss. With
+        them, the distortion term is the geodesic stress over all pairs
+        (:func:`~skgfe._geometry.geodesic_stress`) and the given pairs keep
+        the bending term only: next to the stress, the per-pair relative
+        distortion held the codes of a Swiss roll in a fold (Procrustes error
+        0.08 on one seed of six, 0.010-0.024 on seven seeds without it).
+        """
+        given, geodesic = pair_sets
+        local_distortion = self.distortion_weight if geodesic is None else 0.0
+        local = (
+            self._sample_pairs(given, generator)
+            if local_distortion > 0 or self.bending_weight > 0 else None
         )
+        long_range = None if geodesic is None else self._sample_pairs(geodesic, generator)
+        batches = [batch for batch in (local, long_range) if batch is not None]
+        rows = [batch.rows() for batch in batches]
+
+        def code_loss(codes):
+            parts = iter(codes.split([len(r) for r in rows]))
+            loss = codes.new_zeros(())
+            if local is not None:
+                loss = loss + pair_loss(next(parts), local.distances, local_distortion,
+                                        self.bending_weight)
+            if long_range is not None:
+                first, second = next(parts).chunk(2)
+                loss = loss + self.distortion_weight * geodesic_stress(
+                    first, second, long_range.distances
+                )
+            return loss
+
+        # All ends and midpoints are encoded in one call: one flow solve for GFE.
+        return self._backward_code_loss(torch.cat(rows), code_loss)
+
+    def _sample_pairs(self, pair_set, generator) -> PairSet:
+        return pair_set.sample(min(self.batch_size, len(pair_set.first)), generator)
 
     def _record_progress(self, epoch_loss, X_val) -> bool:
         """Append the epoch's scores; return whether the tracked score improved."""

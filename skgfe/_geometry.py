@@ -81,6 +81,21 @@ def bending_terms(
     return defect.square().sum(dim=1) / distances.pow(4)
 
 
+def geodesic_stress(
+    codes_first: torch.Tensor, codes_second: torch.Tensor, distances: torch.Tensor
+) -> torch.Tensor:
+    """Kruskal's normalised stress, squared: ``sum (|z_i - z_j| - d_ij)^2 / sum d_ij^2``.
+
+    The distortion term of long-range pairs. Unlike the per-pair relative
+    error of :func:`distortion_terms`, it weighs pairs by their length, so the
+    longest distances, which fix the global layout, count most; the relative
+    error let a network settle with the codes of a Swiss roll folded (Procrustes
+    errors of 0.2-0.3 on three seeds of four where this form reached 0.01-0.07).
+    """
+    residuals = (codes_first - codes_second).norm(dim=1) - distances
+    return residuals.square().sum() / distances.square().sum()
+
+
 def pair_loss(
     codes: torch.Tensor,
     distances: torch.Tensor,

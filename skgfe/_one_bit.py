@@ -21,7 +21,7 @@ from ._utils import batch_slices
 _ENCODERS = ("learned", "random_rotation", "tight_frame")
 # Parameters of the base that are class constants here (see OneBitAutoencoder).
 _FIXED_PARAMETERS = (
-    "loss", "distortion_weight", "bending_weight", "scoring", "prior",
+    "loss", "distortion_weight", "bending_weight", "geodesic_sources", "scoring", "prior",
     "density_weight", "density_warmup", "logdet_method",
 )
 
@@ -231,6 +231,7 @@ default='elu'
     loss = "mse"
     distortion_weight = 0.0
     bending_weight = 0.0
+    geodesic_sources = 0
     scoring = "reconstruction"
     prior = "normal"
     density_weight = 0.0
@@ -375,11 +376,11 @@ default='elu'
         # A fixed frame without a learned denoiser has nothing to train.
         return super()._make_optimizer() if self._trainable_parameters() else None
 
-    def _fit_epochs(self, X_train, X_val, generator, pair_set=None):
+    def _fit_epochs(self, X_train, X_val, generator, pair_sets=()):
         if self.n_iter_ == 0 or self.encoder != "learned":
             self._fit_closed_form(X_train)
         if self._optimizer is not None:
-            super()._fit_epochs(X_train, X_val, generator, pair_set)
+            super()._fit_epochs(X_train, X_val, generator, pair_sets)
             return
         loss = float(self._map_batches(self._reconstruction_loss, X_train).mean())
         self.n_iter_ += 1

@@ -37,6 +37,7 @@ SHARED = {
 CODE_GEOMETRY_AND_DENSITY = {
     "distortion_weight": (-1.0, "'distortion_weight' parameter .* range \\[0.0, inf\\)"),
     "bending_weight": (-1.0, "'bending_weight' parameter .* range \\[0.0, inf\\)"),
+    "geodesic_sources": (-1, "'geodesic_sources' parameter .* range \\[0, inf\\)"),
     "scoring": ("density", "'scoring' parameter .* str among"),
     "prior": ("flow", "'prior' parameter .* str among .*GaussianMixture"),
     "density_weight": (-1.0, "'density_weight' parameter .* range \\[0.0, inf\\)"),
