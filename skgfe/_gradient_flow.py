@@ -128,9 +128,13 @@ default='elu'
         at their shortest-path distance (Isomap's graph geodesics), and add
         these long-range pairs to the distortion term. A purely local loss lets
         the codes fold a sheet over itself; the long distances rule folds out
-        (on the Swiss roll, Procrustes error 0.03 instead of 0.5-0.9). Adds up
-        to ``geodesic_sources * n_samples`` pairs and a second batch of pairs
-        per mini-batch. 0: the given pairs only.
+        (on the Swiss roll, Procrustes errors of 0.012-0.031 instead of
+        0.81-0.94). The distortion term is then the stress over the given and
+        the long-range pairs, and the given pairs keep the bending term only.
+        Adds up to ``geodesic_sources * n_samples`` pairs and a second batch
+        of pairs per mini-batch. 0: the given pairs only. The flows still end
+        in the basin they start in: on a manifold that nearly touches itself
+        (the Swiss roll) some stop on the wrong layer (see :ref:`geometry`).
     scoring : {'reconstruction', 'likelihood'}, default='reconstruction'
         What :meth:`score_samples` and :meth:`score` return: minus the
         reconstruction loss, or the log-likelihood in nats

@@ -24,6 +24,7 @@ SLOW_EXAMPLES = {
     "plot_isometric_codes.py",
     "plot_manifolds.py",
     "plot_ood_likelihood.py",
+    "plot_swiss_roll_unrolling.py",
 }
 
 RUNPY = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
