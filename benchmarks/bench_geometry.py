@@ -19,8 +19,13 @@ and reports, on all samples, the Procrustes error to the unrolling (relative
 to its extent), distortion and bending scores on the local pairs,
 interpolation error (decoded latent midpoints against the true midpoints) and
 the fit time. The roll is divided by 10 (a uniform scale keeps its geometry).
+For the first seed it also runs GradientFlowEncoder's flows with the decoder
+of the autoencoder trained with geodesic pairs, to see where they end.
 
-Run ``python benchmarks/bench_geometry.py`` (about 10 minutes on one CPU
+It also trains a GradientFlowEncoder with the pair loss and geodesic pairs on
+the first seed (``--gfe-epochs``, 60 by default; 0 skips it).
+
+Run ``python benchmarks/bench_geometry.py`` (about 12 minutes on one CPU
 thread) or ``--quick`` (a smoke test). Results: ``--out`` (default
 ``benchmarks/results/``), files ``geometry.json``, ``geometry.md`` and
 ``geometry_swiss_roll.png`` (the codes of the first seed).
@@ -47,7 +52,7 @@ from sklearn.manifold import Isomap
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine_info
 
-from skgfe import AutoencoderBaseline
+from skgfe import AutoencoderBaseline, GradientFlowEncoder
 from skgfe.datasets import make_swiss_roll
 from skgfe.metrics import (
     bending_score,
@@ -57,13 +62,13 @@ from skgfe.metrics import (
 )
 
 SCALE = 10.0
+UNROLLING = "autoencoder + pair loss + geodesic pairs"
 PAIR_LOSS = {"distortion_weight": 10.0, "bending_weight": 10.0}
 # name: (AutoencoderBaseline parameters beyond the shared ones, whether fit gets the pairs)
 AUTOENCODERS = {
     "autoencoder": ({}, False),
     "autoencoder + local pair loss": (PAIR_LOSS, True),
-    "autoencoder + pair loss + geodesic pairs": (
-        {**PAIR_LOSS, "geodesic_sources": 20}, True),
+    UNROLLING: ({**PAIR_LOSS, "geodesic_sources": 20}, True),
     "autoencoder + distortion + geodesic pairs (no bending)": (
         {"distortion_weight": 10.0, "geodesic_sources": 20}, True),
     "autoencoder + distortion + geodesic pairs on the kNN graph (no given pairs)": (
@@ -92,7 +97,11 @@ def scores(roll, codes, midpoint_codes, decoder):
 
 
 def fit_models(args, seed):
-    """Every model on one seed's roll: a dict name -> (scores, seconds, codes)."""
+    """Every model on one seed's roll.
+
+    Returns the roll, a dict name -> scores, seconds and codes, and the
+    autoencoder trained with geodesic pairs.
+    """
     roll = swiss_roll(args, seed)
     X = roll.data
     results = {}
@@ -122,7 +131,52 @@ def fit_models(args, seed):
         fit_params = pairs if given_pairs else {}
         record(name, functools.partial(model.fit, X, **fit_params),
                model.transform, model)
-    return roll, results
+        if name == UNROLLING:
+            unrolling = model
+    return roll, results, unrolling
+
+
+def flows_with_the_unrolling_decoder(args, roll, autoencoder):
+    """Where GFE's flows end with the decoder of an autoencoder that unrolls the roll.
+
+    A GradientFlowEncoder gets that decoder; its code of a sample is where the
+    flow from z0 = 0 ends. Counted as reaching the autoencoder's code: within
+    0.1 of it (the roll is about 9 long in code units).
+    """
+    X = roll.data
+    gfe = GradientFlowEncoder(n_components=2, hidden_layer_sizes=(64, 64), max_iter=1,
+                              device=args.device, random_state=0).fit(X[:64])
+    gfe.decoder_.load_state_dict(autoencoder.decoder_.state_dict())
+    start = time.perf_counter()
+    flow_codes = gfe.transform(X)
+    seconds = time.perf_counter() - start
+    reached = np.linalg.norm(flow_codes - autoencoder.transform(X), axis=1) < 0.1
+    result = {
+        "fraction_reaching_the_autoencoder_code": float(reached.mean()),
+        "procrustes_of_flow_codes": procrustes_error(flow_codes, roll.coordinates),
+        "reconstruction_mse_flow_codes": float(-gfe.score(X)),
+        "reconstruction_mse_autoencoder": float(-autoencoder.score(X)),
+        "transform_seconds": seconds,
+    }
+    print(f"[flows] {result}", flush=True)
+    return result
+
+
+def regularised_gfe(args, roll):
+    """GradientFlowEncoder trained with the pair loss and geodesic pairs (default AMD)."""
+    gfe = GradientFlowEncoder(
+        n_components=2, hidden_layer_sizes=(64, 64), max_iter=args.gfe_epochs,
+        batch_size=64, n_iter_no_change=args.gfe_epochs, device=args.device,
+        random_state=args.seeds[0], **PAIR_LOSS, geodesic_sources=20,
+    )
+    start = time.perf_counter()
+    gfe.fit(roll.data, pairs=roll.pairs, pair_distances=roll.pair_distances,
+            midpoints=roll.midpoints)
+    seconds = time.perf_counter() - start
+    result = {**scores(roll, gfe.transform(roll.data), gfe.transform(roll.midpoints), gfe),
+              "seconds": seconds, "epochs": args.gfe_epochs}
+    print(f"[gfe] {result}", flush=True)
+    return result
 
 
 def summarise(per_seed):
@@ -162,7 +216,7 @@ def plot(roll, results, path):
     plt.close(fig)
 
 
-def markdown(args, info, summary):
+def markdown(args, info, summary, flows, gfe):
     def cell(stat, digits=3):
         if stat is None:
             return "-"
@@ -190,6 +244,25 @@ def markdown(args, info, summary):
         )
     lines += [
         "",
+        f"GradientFlowEncoder with the decoder of the seed-{args.seeds[0]} autoencoder "
+        "trained with geodesic pairs: the flows from z0 = 0 reach that autoencoder's "
+        f"code (within 0.1) for "
+        f"{flows['fraction_reaching_the_autoencoder_code']:.1%} of the points; "
+        f"Procrustes error of the flow codes "
+        f"{flows['procrustes_of_flow_codes']:.3f}, reconstruction MSE "
+        f"{flows['reconstruction_mse_flow_codes']:.4f} (autoencoder: "
+        f"{flows['reconstruction_mse_autoencoder']:.4f}).",
+        "",
+    ]
+    if gfe is not None:
+        lines += [
+            f"GradientFlowEncoder trained with the pair loss and geodesic pairs "
+            f"(seed {args.seeds[0]}, {gfe['epochs']} epochs, AMD, {gfe['seconds']:.0f} s): "
+            f"Procrustes {gfe['procrustes']:.3f}, distortion {gfe['distortion']:.3f}, "
+            f"bending {gfe['bending']:.4f}.",
+            "",
+        ]
+    lines += [
         f"Machine: {info['cpu_model']}, {info['torch_threads']} torch thread(s), "
         f"torch {info['torch']}; total {info['total_seconds']:.0f} s.",
         "",
@@ -210,9 +283,12 @@ def main(argv=None):
     parser.add_argument("--n-pairs", type=int, default=6000)
     parser.add_argument("--epsilon", type=float, default=3.0)
     parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--gfe-epochs", type=int, default=60,
+                        help="epochs of the regularised GradientFlowEncoder (0: skip)")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.n_samples, args.n_pairs, args.epochs = [0], 300, 400, 3
+        args.gfe_epochs = 1
     torch.set_num_threads(args.threads)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda but torch.cuda.is_available() is False")
@@ -224,9 +300,11 @@ def main(argv=None):
         # Fits end at max_iter by design: every model gets the same epochs.
         warnings.simplefilter("ignore")
         for seed in args.seeds:
-            roll, results = fit_models(args, seed)
+            roll, results, unrolling = fit_models(args, seed)
             if not per_seed:
                 first_roll, first_results = roll, results
+                flows = flows_with_the_unrolling_decoder(args, roll, unrolling)
+                gfe = regularised_gfe(args, roll) if args.gfe_epochs else None
             per_seed.append(results)
     info["load_average_end"] = list(os.getloadavg())
     info["total_seconds"] = time.perf_counter() - start
@@ -239,8 +317,9 @@ def main(argv=None):
              for model, scores in results.items()} for results in per_seed]
     (out / f"{name}.json").write_text(json.dumps(
         {"machine": info, "settings": vars(args), "summary": summary,
+         "gfe_flows_with_the_unrolling_decoder": flows, "gfe_with_pair_loss": gfe,
          "runs": dict(zip(map(str, args.seeds), runs))}, indent=2))
-    (out / f"{name}.md").write_text(markdown(args, info, summary))
+    (out / f"{name}.md").write_text(markdown(args, info, summary, flows, gfe))
     if not args.quick:
         plot(first_roll, first_results, out / "geometry_swiss_roll.png")
     print((out / f"{name}.md").read_text())
