@@ -562,8 +562,8 @@ class BaseDecoderEstimator(
         them, the distortion term is the geodesic stress over all pairs
         (:func:`~skgfe._geometry.geodesic_stress`) and the given pairs keep
         the bending term only: next to the stress, the per-pair relative
-        distortion held the codes of a Swiss roll in a fold (Procrustes error
-        0.08 on one seed of six, 0.010-0.024 on seven seeds without it).
+        distortion held the codes of a Swiss roll in a fold on one seed of six
+        (Procrustes error 0.08; 0.011-0.031 on eight seeds without it).
         """
         given, geodesic = pair_sets
         local_distortion = self.distortion_weight if geodesic is None else 0.0
