@@ -92,9 +92,16 @@ default='elu'
         below ``flow_tol`` in a row to stop) and 'sync_every' (trials between
         removals of finished samples; fewer host syncs on GPU). For torchdiffeq's adaptive methods: 'atol', 'first_step'.
         Unknown keys raise a ValueError.
-    z0 : 'zeros', float or array-like of shape (n_components,), default='zeros'
+    z0 : 'zeros', float or array-like of shape (n_components,) or \
+            (n_starts, n_components), default='zeros'
         Start of the flow when encoding (``transform``): a fixed point, so the
-        code is a deterministic function of the row.
+        code is a deterministic function of the row. With several starts (a
+        2-D array) each sample flows from every row, and its code is the end
+        with the lowest loss (the first row on ties), for ``n_starts`` times
+        the cost: a single flow stops at the first local minimum of the loss
+        it meets, which on a manifold that nearly touches itself can lie on the
+        wrong layer (see :ref:`geometry`). The pair loss and ``adjoint='full'``
+        replay the flow from each sample's best start.
     train_z0 : {'random', 'z0'}, default='random'
         Start of the flow during training: 'random' draws U[0, 1) afresh for
         every batch, as in the paper; 'z0' uses ``z0``.
@@ -376,8 +383,7 @@ default='elu'
         """
         X, X_t = self._validate_for_inference(X)
         parts = [
-            self._solve(X_t[rows].to(self.device_), self._encoding_z0(rows.stop - rows.start),
-                        record=return_trajectory)
+            self._solve_from_starts(X_t[rows].to(self.device_), record=return_trajectory)
             for rows in batch_slices(X_t.shape[0], _base.INFERENCE_BATCH_SIZE)
         ]
         status = np.concatenate([to_numpy(p.status) for p in parts])
@@ -420,11 +426,16 @@ default='elu'
             )
         if not isinstance(self.z0, (str, Real)):
             shape = np.shape(self.z0)
-            if shape != (self.n_components,):
+            if shape != (self.n_components,) and not (
+                len(shape) == 2 and shape[0] >= 1 and shape[1] == self.n_components
+            ):
                 raise ValueError(
-                    f"z0 must be 'zeros', a float or an array of shape "
-                    f"(n_components,) = ({self.n_components},), got shape {shape}"
+                    f"z0 must be 'zeros', a float, an array of shape (n_components,) = "
+                    f"({self.n_components},) or an array of starts of shape (n_starts, "
+                    f"n_components) = (n_starts, {self.n_components}), got shape {shape}"
                 )
+            if not np.all(np.isfinite(np.asarray(self.z0, dtype=float))):
+                raise ValueError("z0 must be finite")
 
     def _build_modules(self, n_features, generator):
         self.decoder_ = self._make_decoder(n_features, generator)
@@ -434,9 +445,9 @@ default='elu'
         if self.train_z0 == "random":
             z0 = torch.rand(X.shape[0], self.n_components, generator=generator,
                             dtype=X.dtype).to(X.device)
+            result = self._solve(X, z0, record=full, for_adjoint=full)
         else:
-            z0 = self._encoding_z0(X.shape[0])
-        result = self._solve(X, z0, record=full, for_adjoint=full)
+            result = self._solve_from_starts(X, record=full, for_adjoint=full)
         codes = result.z.detach().requires_grad_(full)
         loss = LOSSES[self.loss][0](self.decoder_(codes), X).mean()
         # With adjoint='full', the density term's gradient in z* also reaches
@@ -448,7 +459,7 @@ default='elu'
         return loss
 
     def _encode_batch(self, X):
-        result = self._solve(X, self._encoding_z0(X.shape[0]))
+        result = self._solve_from_starts(X)
         self._check_flow(result)
         return result.z
 
@@ -456,8 +467,7 @@ default='elu'
         # The codes of transform (flows from z0) are the ones regularised. The
         # loss depends on the decoder only through z*, so its gradient is the
         # adjoint integral alone, with dL/dz* as the final adjoint.
-        result = self._solve(X, self._encoding_z0(X.shape[0]), record=True,
-                             for_adjoint=True)
+        result = self._solve_from_starts(X, record=True, for_adjoint=True)
         codes = result.z.detach().requires_grad_(True)
         with torch.enable_grad():
             loss = code_loss(codes)
@@ -468,13 +478,39 @@ default='elu'
 
     # -------------------------------------------------------------- internals
 
-    def _encoding_z0(self, n_samples) -> torch.Tensor:
-        if isinstance(self.z0, str):
-            start = torch.zeros(self.n_components)
-        else:
-            start = torch.tensor(np.broadcast_to(self.z0, (self.n_components,)))
-        start = start.to(device=self.device_, dtype=self._dtype)
-        return start.expand(n_samples, -1).clone()
+    def _starts(self) -> torch.Tensor:
+        """The encoding starts, shape (n_starts, n_components)."""
+        values = np.asarray(0.0 if isinstance(self.z0, str) else self.z0, dtype=np.float64)
+        if values.ndim < 2:
+            values = np.broadcast_to(values, (1, self.n_components))
+        return torch.tensor(values, device=self.device_, dtype=self._dtype)
+
+    def _solve_from_starts(self, X, record=False, for_adjoint=False):
+        """Flows of X from the encoding starts; each row keeps its lowest end.
+
+        With several starts, the flows from all of them run unrecorded; with
+        ``record``, the flow from each row's best start is then run again,
+        recorded (see :meth:`_solve` for ``for_adjoint``). ``n_fev`` counts
+        every flow.
+        """
+        starts = self._starts()
+        n_starts, n = starts.shape[0], X.shape[0]
+        if n_starts == 1:
+            return self._solve(X, starts.expand(n, -1).clone(), record, for_adjoint)
+        flows = self._solve(X.repeat(n_starts, 1), starts.repeat_interleave(n, dim=0))
+        losses = flows.loss.reshape(n_starts, n)
+        # A start whose flow broke down only loses; if all did, the row reports it.
+        best = torch.where(torch.isfinite(losses), losses, torch.inf).argmin(dim=0)
+        chosen = best * n + torch.arange(n, device=best.device)
+        result = flows._replace(
+            **{field: getattr(flows, field)[chosen]
+               for field in ("z", "loss", "grad_norm", "t", "n_steps", "status")},
+            n_fev=flows.n_fev.reshape(n_starts, n).sum(dim=0),
+        )
+        if record:
+            replayed = self._solve(X, starts[best], record=True, for_adjoint=for_adjoint)
+            result = replayed._replace(n_fev=result.n_fev + replayed.n_fev)
+        return result
 
     def _solve(self, X, z0, record=False, for_adjoint=False):
         # A solve that the adjoint replays takes the solver's adjoint defaults

@@ -1,5 +1,6 @@
 """GradientFlowEncoder: encoding semantics, diagnostics, adjoints and data efficiency."""
 
+import copy
 import pickle
 
 import numpy as np
@@ -156,6 +157,67 @@ def test_custom_encoding_start(X, z0):
     estimator = GradientFlowEncoder(**SMALL, z0=z0).fit(X)
     _, codes, _ = estimator.flow_diagnostics(X[:1], return_trajectory=True).trajectories[0]
     np.testing.assert_allclose(codes[0], np.broadcast_to(z0, (2,)))
+
+
+STARTS = [[0.0, 0.0], [1.5, -1.0], [-2.0, 0.5]]
+
+
+def _with_starts(fitted, z0):
+    """The fitted model encoding from other starts (z0 is read at transform)."""
+    return copy.deepcopy(fitted).set_params(z0=z0)
+
+
+def test_several_starts_keep_each_rows_lowest_flow(fitted, X):
+    single = [_with_starts(fitted, start) for start in STARTS]
+    runs = [model.flow_diagnostics(X) for model in single]
+    losses = np.stack([run.loss for run in runs])
+    best = losses.argmin(axis=0)
+    assert len(np.unique(best)) > 1  # the starts matter on this decoder
+    multi = _with_starts(fitted, STARTS)
+    diagnostics = multi.flow_diagnostics(X)
+    expected = np.stack([run.codes for run in runs])[best, np.arange(len(X))]
+    np.testing.assert_allclose(multi.transform(X), expected, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(diagnostics.loss, losses.min(axis=0), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(diagnostics.n_fev, sum(run.n_fev for run in runs))
+
+
+def test_a_repeated_start_changes_nothing_but_the_cost(fitted, X):
+    twice = _with_starts(fitted, [[0.0, 0.0], [0.0, 0.0]])
+    np.testing.assert_allclose(twice.transform(X), fitted.transform(X), rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(twice.flow_diagnostics(X).n_fev,
+                                  2 * fitted.flow_diagnostics(X).n_fev)
+
+
+def test_trajectories_start_at_each_rows_best_start(fitted, X):
+    multi = _with_starts(fitted, STARTS)
+    diagnostics = multi.flow_diagnostics(X[:6], return_trajectory=True)
+    for codes, (_, path, _) in zip(diagnostics.codes, diagnostics.trajectories):
+        assert path[0].tolist() in STARTS
+        np.testing.assert_allclose(path[-1], codes, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("params", [
+    {"z0": STARTS, "train_z0": "z0"},
+    {"z0": STARTS, "adjoint": "full"},
+    {"z0": STARTS, "train_z0": "z0", "adjoint": "full"},
+    {"z0": STARTS, "distortion_weight": 1.0},
+])
+def test_several_starts_train_with_every_adjoint(X, params):
+    estimator = GradientFlowEncoder(**{**SMALL, **params})
+    codes = estimator.fit_transform(X)
+    assert codes.shape == (len(X), 2) and np.isfinite(codes).all()
+    assert all(np.isfinite(estimator.loss_curve_))
+
+
+@pytest.mark.parametrize("z0, message", [
+    (np.zeros((3, 3)), r"\(n_starts, n_components\) = \(n_starts, 2\)"),
+    (np.zeros((0, 2)), r"got shape \(0, 2\)"),
+    (np.zeros((1, 1, 2)), r"got shape \(1, 1, 2\)"),
+    ([[0.0, np.nan]], "z0 must be finite"),
+])
+def test_invalid_starts_raise(X, z0, message):
+    with pytest.raises(ValueError, match=message):
+        GradientFlowEncoder(**SMALL, z0=z0).fit(X)
 
 
 @pytest.mark.parametrize(
