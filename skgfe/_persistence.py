@@ -43,7 +43,7 @@ def save(estimator, path) -> None:
 
     params = estimator.get_params(deep=False)
     try:
-        params_json = json.dumps(_mark_tuples(params))
+        params_json = json.dumps(_mark_containers(params))
     except TypeError as exc:
         raise ValueError(
             f"{type(estimator).__name__}.save needs parameters that JSON can hold, "
@@ -128,7 +128,7 @@ def load(path, *, device=None):
         cls.__name__: cls
         for cls in (GradientFlowEncoder, AutoencoderBaseline, OneBitAutoencoder)
     }
-    params = json.loads(payload["params"], object_hook=_unmark_tuples)
+    params = json.loads(payload["params"], object_hook=_unmark_containers)
     estimator = classes[payload["estimator"]](**params)
     for name, value in json.loads(payload["fitted"]).items():
         if name == "feature_names_in_":
@@ -151,15 +151,22 @@ def load(path, *, device=None):
 
 
 # JSON has no tuples; marking them keeps get_params() identical after a load.
-def _mark_tuples(value):
+def _mark_containers(value):
+    """Parameters as JSON values; tuples and numeric arrays are marked to come back."""
     if isinstance(value, tuple):
-        return {"__tuple__": [_mark_tuples(v) for v in value]}
+        return {"__tuple__": [_mark_containers(v) for v in value]}
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
     if isinstance(value, list):
-        return [_mark_tuples(v) for v in value]
+        return [_mark_containers(v) for v in value]
     if isinstance(value, dict):
-        return {k: _mark_tuples(v) for k, v in value.items()}
+        return {k: _mark_containers(v) for k, v in value.items()}
     return value
 
 
-def _unmark_tuples(mapping):
-    return tuple(mapping["__tuple__"]) if set(mapping) == {"__tuple__"} else mapping
+def _unmark_containers(mapping):
+    if set(mapping) == {"__tuple__"}:
+        return tuple(mapping["__tuple__"])
+    if set(mapping) == {"__ndarray__", "dtype"}:
+        return np.array(mapping["__ndarray__"], dtype=mapping["dtype"])
+    return mapping

@@ -42,6 +42,19 @@ def test_round_trip_is_bit_exact(estimator, X, dtype, tmp_path):
     assert restored.n_iter_ == estimator.n_iter_
 
 
+@pytest.mark.parametrize("z0", [np.array([0.1, 0.2]), np.array([[0.0, 0.0], [1.0, -1.0]])])
+def test_array_parameters_round_trip(X, z0, tmp_path):
+    """A NumPy array parameter (z0: several starts) is saved and comes back as one."""
+    estimator = GradientFlowEncoder(2, hidden_layer_sizes=(6,), max_iter=1, random_state=0,
+                                    max_flow_steps=50, z0=z0).fit(X)
+    path = tmp_path / "model.skgfe"
+    estimator.save(path)
+    restored = load(path)
+    assert isinstance(restored.z0, np.ndarray) and restored.z0.dtype == z0.dtype
+    np.testing.assert_array_equal(restored.z0, z0)
+    np.testing.assert_array_equal(restored.transform(X), estimator.transform(X))
+
+
 def test_file_loads_without_unpickling(X, tmp_path):
     path = tmp_path / "model.skgfe"
     AutoencoderBaseline(max_iter=1, random_state=0).fit(X).save(path)
