@@ -45,7 +45,7 @@ def graph_geodesic_pairs(pairs, distances, n_samples, n_sources, rng):
     geodesic_distances : ndarray of shape (m,)
         Shortest-path lengths, in the dtype of ``distances``. They exceed the
         true geodesic distances by the detours of the paths (about 5 % on
-        average on a Swiss roll with some 13 pairs per sample).
+        average on a Swiss roll with some 12 pairs per sample).
     """
     sources = rng.choice(n_samples, size=min(n_sources, n_samples), replace=False)
     lengths = dijkstra(_pair_graph(pairs, distances, n_samples), directed=False,

@@ -92,11 +92,11 @@ default='elu'
         below ``flow_tol`` in a row to stop) and 'sync_every' (trials between
         removals of finished samples; fewer host syncs on GPU). For torchdiffeq's adaptive methods: 'atol', 'first_step'.
         Unknown keys raise a ValueError.
-    z0 : 'zeros', float or array-like of shape (n_components,) or \
-            (n_starts, n_components), default='zeros'
+    z0 : 'zeros', float or array-like, default='zeros'
         Start of the flow when encoding (``transform``): a fixed point, so the
-        code is a deterministic function of the row. With several starts (a
-        2-D array) each sample flows from every row, and its code is the end
+        code is a deterministic function of the row. An array has shape
+        ``(n_components,)``, or ``(n_starts, n_components)`` for several
+        starts: each sample then flows from every row, and its code is the end
         with the lowest loss (the first row on ties), for ``n_starts`` times
         the cost: a single flow stops at the first local minimum of the loss
         it meets, which on a manifold that nearly touches itself can lie on the
@@ -141,7 +141,8 @@ default='elu'
         Adds up to ``geodesic_sources * n_samples`` pairs and a second batch
         of pairs per mini-batch. 0: the given pairs only. The flows still end
         in the basin they start in: on a manifold that nearly touches itself
-        (the Swiss roll) some stop on the wrong layer (see :ref:`geometry`).
+        (the Swiss roll) some stop on the wrong layer; several starts in
+        ``z0`` help encoding (see :ref:`geometry`).
     scoring : {'reconstruction', 'likelihood'}, default='reconstruction'
         What :meth:`score_samples` and :meth:`score` return: minus the
         reconstruction loss, or the log-likelihood in nats
