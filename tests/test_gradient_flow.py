@@ -181,6 +181,14 @@ def test_several_starts_keep_each_rows_lowest_flow(fitted, X):
     np.testing.assert_array_equal(diagnostics.n_fev, sum(run.n_fev for run in runs))
 
 
+@given(extra=arrays(np.float64, st.tuples(st.integers(1, 3), st.just(2)),
+                    elements=st.floats(-3, 3, allow_nan=False)))
+def test_more_starts_never_end_higher(fitted, X, extra):
+    """z0 stays the first start, so adding starts can only lower each row's loss."""
+    multi = _with_starts(fitted, np.vstack([np.zeros((1, 2)), extra]))
+    assert np.all(multi.flow_diagnostics(X).loss <= fitted.flow_diagnostics(X).loss + 1e-12)
+
+
 def test_a_repeated_start_changes_nothing_but_the_cost(fitted, X):
     twice = _with_starts(fitted, [[0.0, 0.0], [0.0, 0.0]])
     np.testing.assert_allclose(twice.transform(X), fitted.transform(X), rtol=0, atol=1e-9)
