@@ -1,14 +1,14 @@
 """AutoencoderBaseline: an encoder and a decoder trained together, the classical baseline."""
 
-from ._base import BaseDecoderEstimator
-from ._losses import LOSSES
-from .decoders import make_mlp
-
 import numpy as np
 import torch
 
+from ._differentiable import DifferentiableCodesEstimator
+from ._losses import LOSSES
+from .decoders import make_mlp
 
-class AutoencoderBaseline(BaseDecoderEstimator):
+
+class AutoencoderBaseline(DifferentiableCodesEstimator):
     """Autoencoder with a mirrored MLP encoder, the baseline for GFE.
 
     The encoder maps a sample to its code and the decoder maps the code back;
@@ -168,7 +168,7 @@ default='elu'
     """
 
     _parameter_constraints = {
-        **BaseDecoderEstimator._parameter_constraints,
+        **DifferentiableCodesEstimator._parameter_constraints,
         "encoder": [callable, None],
     }
     _module_names = ("encoder_", "decoder_")

@@ -1,11 +1,13 @@
-"""The estimator base shared by every skgfe estimator.
+"""The estimator base that every skgfe estimator uses whole.
 
 It owns everything that is not specific to one way of encoding: validation of
 inputs and parameters, seeding, device and dtype resolution, the mini-batched
-training loop with early stopping, batched inference, scoring and pickling.
-A subclass builds its modules and says how to train on a batch and how to
-encode a batch (the hooks ``_build_modules``, ``_train_batch``,
-``_encode_batch``).
+training loop with early stopping, batched inference, reconstruction scores,
+pickling and the fitted state that :func:`skgfe.load` restores. A subclass
+builds its modules and says how to train on a batch and how to encode a batch
+(the hooks ``_build_modules``, ``_train_batch``, ``_encode_batch``); the
+optional hooks ``_check_fit_data``, ``_make_auxiliary_step`` and ``_after_fit``
+let a subclass add training terms (see :mod:`skgfe._differentiable`).
 """
 
 import copy
@@ -21,11 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._compat import Interval, StrOptions, _fit_context, validate_data
-from ._geodesics import graph_geodesic_pairs
-from ._geometry import PairSet, geodesic_stress, pair_loss
-from ._likelihood import LikelihoodMixin
 from ._losses import LOSSES
-from ._pair_data import check_pair_data
 from ._persistence import save as save_estimator
 from ._utils import (
     batch_slices,
@@ -68,7 +66,6 @@ def _check_magnitude(X, input_name) -> None:
 
 
 class BaseDecoderEstimator(
-    LikelihoodMixin,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     BaseEstimator,
@@ -76,8 +73,8 @@ class BaseDecoderEstimator(
 ):
     """Base of the skgfe estimators: a torch decoder fitted with mini-batches.
 
-    Not to be used directly; see :class:`~skgfe.GradientFlowEncoder` and
-    :class:`~skgfe.AutoencoderBaseline`.
+    Not to be used directly; see :class:`~skgfe.GradientFlowEncoder`,
+    :class:`~skgfe.AutoencoderBaseline` and :class:`~skgfe.OneBitAutoencoder`.
     """
 
     _parameter_constraints: dict = {
@@ -85,7 +82,6 @@ class BaseDecoderEstimator(
         "decoder": [callable, None],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "loss": [StrOptions(set(LOSSES))],
         "optimizer": [StrOptions(set(_OPTIMIZERS)), callable],
         "optimizer_params": [dict, None],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -100,14 +96,26 @@ class BaseDecoderEstimator(
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
-        "distortion_weight": [Interval(Real, 0, None, closed="left")],
-        "bending_weight": [Interval(Real, 0, None, closed="left")],
-        "geodesic_sources": [Interval(Integral, 0, None, closed="left")],
-        **LikelihoodMixin._likelihood_parameter_constraints,
     }
 
     # Names of the fitted torch modules; pickling moves exactly these to the CPU.
     _module_names: tuple = ("decoder_",)
+
+    # Fitted attributes besides the modules that save() writes and load()
+    # restores, as JSON values; load() sets no other attribute.
+    _saved_attributes: tuple = (
+        "n_features_in_",
+        "feature_names_in_",
+        "n_iter_",
+        "loss_curve_",
+        "best_loss_",
+        "validation_scores_",
+        "best_validation_score_",
+    )
+
+    # Name in skgfe._losses.LOSSES of the reconstruction loss; estimators with
+    # a ``loss`` parameter return it instead.
+    _loss_name: str = "mse"
 
     @abstractmethod
     def __init__(
@@ -117,7 +125,6 @@ class BaseDecoderEstimator(
         decoder,
         hidden_layer_sizes,
         activation,
-        loss,
         optimizer,
         optimizer_params,
         learning_rate_init,
@@ -132,22 +139,11 @@ class BaseDecoderEstimator(
         device,
         random_state,
         verbose,
-        # Defaults keep estimators that do not expose the pair loss working.
-        distortion_weight=0.0,
-        bending_weight=0.0,
-        geodesic_sources=0,
-        # Likewise for the likelihood (skgfe._likelihood).
-        scoring="reconstruction",
-        prior="normal",
-        density_weight=0.0,
-        density_warmup=10,
-        logdet_method="auto",
     ):
         self.n_components = n_components
         self.decoder = decoder
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self.loss = loss
         self.optimizer = optimizer
         self.optimizer_params = optimizer_params
         self.learning_rate_init = learning_rate_init
@@ -162,16 +158,6 @@ class BaseDecoderEstimator(
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
-        self.distortion_weight = distortion_weight
-        self.bending_weight = bending_weight
-        self.geodesic_sources = geodesic_sources
-        self.scoring = scoring
-        self.prior = prior
-        self.density_weight = density_weight
-        self.density_warmup = density_warmup
-        self.logdet_method = logdet_method
-
-    # ------------------------------------------------------------------ hooks
 
     @abstractmethod
     def _build_modules(self, n_features: int, generator: torch.Generator) -> None:
@@ -185,19 +171,12 @@ class BaseDecoderEstimator(
     def _encode_batch(self, X: torch.Tensor) -> torch.Tensor:
         """Codes (n, n_components) of a batch, a pure function of the fitted state."""
 
-    def _backward_code_loss(self, X: torch.Tensor, code_loss) -> torch.Tensor:
-        """Backpropagate ``code_loss(codes of X)`` into the parameters; return it.
+    def _check_params(self, n_features: int) -> None:
+        """Check what the constraints cannot express; subclasses extend it.
 
-        The pair loss (``distortion_weight``, ``bending_weight``) needs it; an
-        estimator whose codes cannot be differentiated does not support it.
+        :func:`skgfe.load` runs it too, so it checks the parameters alone, not
+        the training data (see :meth:`_check_training_data`).
         """
-        raise NotImplementedError(
-            f"{type(self).__name__} does not support the pair loss; set "
-            "distortion_weight=0 and bending_weight=0"
-        )
-
-    def _check_params(self, n_samples: int, n_features: int) -> None:
-        """Check what the constraints cannot express; subclasses extend it."""
         sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
         if sizes.ndim != 1 or not all(
             isinstance(s, Integral) and s >= 1 for s in sizes.tolist()
@@ -206,23 +185,27 @@ class BaseDecoderEstimator(
                 "hidden_layer_sizes must be a positive int or a sequence of positive "
                 f"ints, got {self.hidden_layer_sizes!r}"
             )
-        resolve_device(self.device)
-        self._check_likelihood_params(n_features)
-        if self.early_stopping and n_samples < 2:
-            raise ValueError(
-                f"early_stopping=True needs at least 2 samples, got n_samples={n_samples}"
-            )
-        if self.geodesic_sources > 0 and self.distortion_weight == 0:
-            raise ValueError(
-                f"geodesic_sources={self.geodesic_sources!r} adds long-range pairs to "
-                "the distortion term, which is off; set distortion_weight > 0 or "
-                "geodesic_sources=0"
-            )
+
+    def _check_fit_data(self, X, **fit_data):
+        """Validate the keyword data of ``fit`` besides X; None when there is none."""
+        return None
+
+    def _make_auxiliary_step(self, X_t, fit_data, seed):
+        """A callable ``step(generator) -> loss`` run with every mini-batch, or None.
+
+        The step backpropagates an extra training term (the caller has zeroed
+        the gradients and steps the optimizer) and returns its detached value,
+        which is added to the batch's loss.
+        """
+        return None
+
+    def _after_fit(self, X_train: torch.Tensor, generator: torch.Generator) -> None:
+        """Fit what depends on the trained modules (e.g. a density of the codes)."""
 
     # -------------------------------------------------------------- public API
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, *, pairs=None, pair_distances=None, midpoints=None):
+    def fit(self, X, y=None):
         """Fit the model to X.
 
         Parameters
@@ -231,32 +214,27 @@ class BaseDecoderEstimator(
             Training data.
         y : None
             Ignored.
-        pairs : array-like of shape (n_pairs, 2), default=None
-            Row indices of pairs of nearby samples of X, for the pair loss
-            (``distortion_weight``, ``bending_weight``); ignored when both
-            weights are zero. None with ``distortion_weight > 0``: each sample
-            is paired with its 5 nearest neighbours in X.
-        pair_distances : array-like of shape (n_pairs,), default=None
-            Local (geodesic) distances of the pairs; None: their Euclidean
-            distances in X.
-        midpoints : array-like of shape (n_pairs, n_features), default=None
-            Riemannian midpoints of the pairs, in the space of X (after any
-            preceding Pipeline step); required when ``bending_weight > 0``.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
+        return self._fit(X)
+
+    def _fit(self, X, **fit_data):
+        """The fit skeleton; ``fit_data`` go to :meth:`_check_fit_data`.
+
+        Everything that can fail on the input is checked before the first
+        fitted attribute is set.
+        """
         continuing = self.warm_start and hasattr(self, "decoder_")
         X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=not continuing)
         _check_magnitude(X, "X")
-        self._check_params(*X.shape)
-        self._check_data_range(X)
-        pair_data = check_pair_data(
-            X, pairs, pair_distances, midpoints,
-            distortion_weight=self.distortion_weight, bending_weight=self.bending_weight,
-        )
+        self._check_params(X.shape[1])
+        resolve_device(self.device)
+        self._check_training_data(X)
+        fit_data = self._check_fit_data(X, **fit_data)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
         if not continuing:
@@ -266,10 +244,9 @@ class BaseDecoderEstimator(
             self._optimizer = self._make_optimizer()
         X_t = to_tensor(X, self.device_, self._dtype)
         X_train, X_val = self._split_validation(X_t, generator)
-        pair_sets = self._make_pair_sets(X_t, pair_data, seed)
-        self._fit_epochs(X_train, X_val, generator, pair_sets)
-        if self.scoring == "likelihood":
-            self._fit_density(X_train, generator)
+        auxiliary_step = self._make_auxiliary_step(X_t, fit_data, seed)
+        self._fit_epochs(X_train, X_val, generator, auxiliary_step)
+        self._after_fit(X_train, generator)
         return self
 
     def transform(self, X):
@@ -310,14 +287,14 @@ class BaseDecoderEstimator(
                 f"X has {X.shape[1]} features, but inverse_transform expects codes "
                 f"with n_components={self.n_components} features"
             )
-        link = LOSSES[self.loss][1]
+        link = LOSSES[self._loss_name][1]
         Z_t = to_tensor(X, "cpu", self._dtype)
         with torch.no_grad():
             output = self._map_batches(lambda z: link(self.decoder_(z)), Z_t)
         return to_numpy(output, X.dtype)
 
     def score_samples(self, X):
-        """Return a per-sample score, higher is better, chosen by ``scoring``.
+        """Return minus the reconstruction loss of each sample (higher is better).
 
         Parameters
         ----------
@@ -327,27 +304,16 @@ class BaseDecoderEstimator(
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            With ``scoring='reconstruction'``: ``-loss(x, decoder(encode(x)))``,
-            the loss being the mean over features of the squared error
-            (``loss='mse'``) or of the binary cross-entropy (``loss='bce'``).
-            With ``scoring='likelihood'``: the log-likelihood in nats,
-            ``log p_Z(z) - 1/2 log det(J^T J) + log p_noise(x - decoder(z))`` at
-            the code ``z`` of ``transform``, ``J`` the decoder Jacobian there
-            (see :ref:`likelihood`).
+            ``-loss(x, decoder(encode(x)))``, the loss being the mean over
+            features of the squared error (``loss='mse'``) or of the binary
+            cross-entropy (``loss='bce'``).
         """
         X, X_t = self._validate_for_inference(X)
-        if self.scoring == "likelihood":
-            self._check_density_fitted()
-            return to_numpy(self._map_batches(self._log_likelihood, X_t), np.float64)
         losses = self._map_batches(self._reconstruction_loss, X_t)
         return -to_numpy(losses, np.float64)
 
     def score(self, X, y=None):
         """Return the mean of :meth:`score_samples` (higher is better).
-
-        With ``scoring='reconstruction'`` (default) it is minus the mean
-        reconstruction loss; with ``scoring='likelihood'`` the mean
-        log-likelihood in nats per sample.
 
         Parameters
         ----------
@@ -384,8 +350,12 @@ class BaseDecoderEstimator(
 
     # -------------------------------------------------------------- internals
 
-    def _check_data_range(self, X) -> None:
-        if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
+    def _check_training_data(self, X) -> None:
+        if self.early_stopping and X.shape[0] < 2:
+            raise ValueError(
+                f"early_stopping=True needs at least 2 samples, got n_samples={X.shape[0]}"
+            )
+        if self._loss_name == "bce" and (X.min() < 0 or X.max() > 1):
             raise ValueError(
                 "loss='bce' needs data in [0, 1], got values in "
                 f"[{X.min():.3g}, {X.max():.3g}]; scale X (e.g. MinMaxScaler) or "
@@ -456,7 +426,7 @@ class BaseDecoderEstimator(
         order = torch.randperm(n, generator=generator).to(X_t.device)
         return X_t[order[n_val:]], X_t[order[:n_val]]
 
-    def _fit_epochs(self, X_train, X_val, generator, pair_sets=()) -> None:
+    def _fit_epochs(self, X_train, X_val, generator, auxiliary_step=None) -> None:
         epochs = range(self.max_iter)
         if self.verbose >= 2:
             from tqdm.auto import tqdm
@@ -468,7 +438,7 @@ class BaseDecoderEstimator(
         try:
             for _ in epochs:
                 start = time.perf_counter()
-                epoch_loss = self._fit_epoch(X_train, generator, pair_sets)
+                epoch_loss = self._fit_epoch(X_train, generator, auxiliary_step)
                 if not np.isfinite(epoch_loss):
                     self._recover_from_divergence(best_state)
                     return
@@ -496,12 +466,11 @@ class BaseDecoderEstimator(
                 ConvergenceWarning,
             )
 
-    def _fit_epoch(self, X, generator, pair_sets=()) -> float:
+    def _fit_epoch(self, X, generator, auxiliary_step=None) -> float:
         """One pass over X in shuffled mini-batches; returns the mean loss.
 
-        With ``pair_sets``, every mini-batch also draws a batch of pairs from
-        each and adds the weighted pair loss (:mod:`skgfe._geometry`) to its
-        gradient.
+        With ``auxiliary_step`` (see :meth:`_make_auxiliary_step`), every
+        mini-batch also adds its term to the gradient and the loss.
         """
         for name in self._module_names:
             getattr(self, name).train()
@@ -516,83 +485,14 @@ class BaseDecoderEstimator(
             batch = X[order[rows]]
             self._optimizer.zero_grad(set_to_none=True)
             loss = self._train_batch(batch, generator)
-            if pair_sets:
-                loss = loss + self._train_pair_batch(pair_sets, generator)
+            if auxiliary_step is not None:
+                loss = loss + auxiliary_step(generator)
             self._optimizer.step()
             total += loss.detach() * batch.shape[0]
         for name in self._module_names:
             getattr(self, name).eval()
         # One host sync per epoch, not per batch.
         return float(total) / n
-
-    def _make_pair_sets(self, X_t, pair_data, seed) -> tuple:
-        """``(given, geodesic)`` pair sets; ``()`` without the pair loss.
-
-        ``geodesic`` is None unless ``geodesic_sources`` is positive; then it
-        holds the given pairs and the long-range ones, without midpoints.
-        """
-        if pair_data is None:
-            return ()
-        pairs, distances, midpoints = pair_data
-        given = self._make_pair_set(X_t, pairs, distances, midpoints)
-        if self.geodesic_sources == 0:
-            return given, None
-        long_pairs, long_distances = graph_geodesic_pairs(
-            pairs, distances, X_t.shape[0], self.geodesic_sources,
-            np.random.RandomState(seed),
-        )
-        geodesic = self._make_pair_set(
-            X_t, np.concatenate([pairs, long_pairs]),
-            np.concatenate([distances, long_distances]), None,
-        )
-        return given, geodesic
-
-    def _make_pair_set(self, X_t, pairs, distances, midpoints) -> PairSet:
-        def tensor(array):
-            return None if array is None else to_tensor(array, self.device_, self._dtype)
-
-        indices = torch.as_tensor(pairs, device=self.device_)
-        return PairSet(X_t, indices[:, 0], indices[:, 1], tensor(distances),
-                       tensor(midpoints))
-
-    def _train_pair_batch(self, pair_sets, generator) -> torch.Tensor:
-        """Draw as many pairs as a mini-batch has rows; backpropagate their loss.
-
-        Without geodesic pairs the given pairs take the whole pair loss. With
-        them, the distortion term is the geodesic stress over all pairs
-        (:func:`~skgfe._geometry.geodesic_stress`) and the given pairs keep
-        the bending term only: next to the stress, the per-pair relative
-        distortion held the codes of a Swiss roll in a fold on one seed of six
-        (Procrustes error 0.08; 0.011-0.031 on eight seeds without it).
-        """
-        given, geodesic = pair_sets
-        local_distortion = self.distortion_weight if geodesic is None else 0.0
-        local = (
-            self._sample_pairs(given, generator)
-            if local_distortion > 0 or self.bending_weight > 0 else None
-        )
-        long_range = None if geodesic is None else self._sample_pairs(geodesic, generator)
-        batches = [batch for batch in (local, long_range) if batch is not None]
-        rows = [batch.rows() for batch in batches]
-
-        def code_loss(codes):
-            parts = iter(codes.split([len(r) for r in rows]))
-            loss = codes.new_zeros(())
-            if local is not None:
-                loss = loss + pair_loss(next(parts), local.distances, local_distortion,
-                                        self.bending_weight)
-            if long_range is not None:
-                first, second = next(parts).chunk(2)
-                loss = loss + self.distortion_weight * geodesic_stress(
-                    first, second, long_range.distances
-                )
-            return loss
-
-        # All ends and midpoints are encoded in one call: one flow solve for GFE.
-        return self._backward_code_loss(torch.cat(rows), code_loss)
-
-    def _sample_pairs(self, pair_set, generator) -> PairSet:
-        return pair_set.sample(min(self.batch_size, len(pair_set.first)), generator)
 
     def _record_progress(self, epoch_loss, X_val) -> bool:
         """Append the epoch's scores; return whether the tracked score improved."""
@@ -664,7 +564,7 @@ class BaseDecoderEstimator(
     def _reconstruction_loss(self, X_batch) -> torch.Tensor:
         codes = self._encode_batch(X_batch)
         with torch.no_grad():
-            return LOSSES[self.loss][0](self.decoder_(codes), X_batch)
+            return LOSSES[self._loss_name][0](self.decoder_(codes), X_batch)
 
     def _map_batches(self, function, X_t) -> torch.Tensor:
         """Apply ``function`` batch by batch on the device; the result is on the CPU.
@@ -688,6 +588,62 @@ class BaseDecoderEstimator(
                 output = torch.empty((n_samples, *result.shape[1:]), dtype=result.dtype)
             output[rows] = result
         return output
+
+    # ----------------------------------------------------------- fitted state
+
+    def _export_fitted_state(self) -> dict:
+        """The fitted state as plain data, for :func:`skgfe._persistence.save`.
+
+        ``attributes`` holds the fitted attributes of ``_saved_attributes``
+        that exist, as JSON values; ``modules`` the modules' state dicts on
+        the CPU; ``dtype`` and ``device`` their names.
+        """
+        attributes = {}
+        for name in self._saved_attributes:
+            if hasattr(self, name):
+                value = getattr(self, name)
+                attributes[name] = value.tolist() if isinstance(value, np.ndarray) else value
+        return {
+            "attributes": attributes,
+            "dtype": str(self._dtype).removeprefix("torch."),
+            "device": str(self.device_),
+            "modules": {
+                name: {k: v.detach().cpu() for k, v in getattr(self, name).state_dict().items()}
+                for name in self._module_names
+            },
+        }
+
+    def _restore_fitted_state(self, state: dict, device=None) -> None:
+        """Make this unfitted estimator the one :meth:`_export_fitted_state` described.
+
+        ``device`` None keeps the saved device when it exists here and falls
+        back to the CPU (with a DeviceWarning) when it does not.
+        """
+        unknown = sorted(set(state["attributes"]) - set(self._saved_attributes))
+        if unknown:
+            raise ValueError(
+                f"fitted attribute(s) {unknown} are not fitted attributes of "
+                f"{type(self).__name__}"
+            )
+        for name, value in state["attributes"].items():
+            setattr(self, name, self._restored_attribute(name, value))
+        self._dtype = torch_dtype(np.dtype(state["dtype"]))
+        self.device_ = (
+            map_location(state["device"]) if device is None else resolve_device(device)
+        )
+        self._build_modules(self.n_features_in_, torch.Generator())
+        for name in self._module_names:
+            # Cast before loading: load_state_dict copies into the existing dtype.
+            module = getattr(self, name).to(dtype=self._dtype)
+            module.load_state_dict(state["modules"][name])
+            module.to(self.device_).eval()
+        self._optimizer = None
+
+    def _restored_attribute(self, name: str, value):
+        """A saved attribute's JSON value as the type the estimator holds."""
+        if name == "feature_names_in_":
+            return np.asarray(value, dtype=object)
+        return value
 
     # ---------------------------------------------------------------- pickling
 

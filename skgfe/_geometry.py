@@ -15,13 +15,18 @@ the pairs shrink, so both terms stay of order one whatever the pair scale. The
 loss is their weighted mean over a batch of pairs drawn uniformly with
 replacement: a Monte Carlo estimate of the paper's integral over pairs.
 
-Nothing here knows of scikit-learn: the tensors are already on the model's
-device and dtype.
+:class:`PairObjective` is the whole pair loss of one fit: it draws the rows
+of a batch of pairs and scores their codes. Nothing here knows of
+scikit-learn: the tensors are already on the model's device and dtype.
 """
 
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
+import numpy as np
 import torch
+
+from ._geodesics import graph_geodesic_pairs
+from ._utils import to_tensor
 
 
 class PairSet(NamedTuple):
@@ -130,3 +135,121 @@ def pair_loss(
         bending = bending_terms(codes_first, codes_second, codes[2 * m :], distances)
         loss = loss + bending_weight * bending.mean()
     return loss
+
+
+class PairObjective:
+    """The pair loss of one fit: draws a batch of pair rows and scores their codes.
+
+    Without long-range pairs the given pairs take the whole pair loss. With
+    them, the distortion term is the geodesic stress over all pairs
+    (:func:`geodesic_stress`) and the given pairs keep the bending term only:
+    next to the stress, the per-pair relative distortion held the codes of a
+    Swiss roll in a fold on one seed of six (Procrustes error 0.08;
+    0.011-0.031 on eight seeds without it).
+
+    Parameters
+    ----------
+    given : PairSet
+        The pairs given to ``fit`` (or the nearest-neighbour pairs).
+    geodesic : PairSet or None
+        The given and the long-range pairs, without midpoints; None without
+        long-range pairs.
+    distortion_weight, bending_weight : float
+        Weights of the two terms.
+    batch_size : int
+        Pairs drawn from each set per batch (at most the set's size).
+    """
+
+    def __init__(self, given: PairSet, geodesic: Optional[PairSet],
+                 distortion_weight: float, bending_weight: float, batch_size: int):
+        self.given = given
+        self.geodesic = geodesic
+        self.distortion_weight = distortion_weight
+        self.bending_weight = bending_weight
+        self.batch_size = batch_size
+        self._local_distortion = distortion_weight if geodesic is None else 0.0
+
+    def draw(
+        self, generator: torch.Generator
+    ) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+        """The rows of a batch of pairs and the loss of their codes.
+
+        All ends and midpoints are stacked in one tensor, so that they are
+        encoded in one call (one flow solve for GFE); ``code_loss(codes)``
+        takes their codes in the same order.
+        """
+        uses_local = self._local_distortion > 0 or self.bending_weight > 0
+        local = self._sample(self.given, generator) if uses_local else None
+        long_range = (None if self.geodesic is None
+                      else self._sample(self.geodesic, generator))
+        rows = [batch.rows() for batch in (local, long_range) if batch is not None]
+        sizes = [len(part) for part in rows]
+
+        def code_loss(codes: torch.Tensor) -> torch.Tensor:
+            parts = iter(codes.split(sizes))
+            loss = codes.new_zeros(())
+            if local is not None:
+                loss = loss + pair_loss(next(parts), local.distances,
+                                        self._local_distortion, self.bending_weight)
+            if long_range is not None:
+                first, second = next(parts).chunk(2)
+                loss = loss + self.distortion_weight * geodesic_stress(
+                    first, second, long_range.distances
+                )
+            return loss
+
+        return torch.cat(rows), code_loss
+
+    def _sample(self, pair_set: PairSet, generator: torch.Generator) -> PairSet:
+        return pair_set.sample(min(self.batch_size, len(pair_set.first)), generator)
+
+
+def make_pair_objective(
+    points: torch.Tensor,
+    pair_data: tuple,
+    *,
+    distortion_weight: float,
+    bending_weight: float,
+    geodesic_sources: int,
+    batch_size: int,
+    seed: int,
+) -> PairObjective:
+    """Build the :class:`PairObjective` of a fit.
+
+    Parameters
+    ----------
+    points : Tensor (n, n_features)
+        The training rows the pairs index, on the model's device and dtype.
+    pair_data : tuple (pairs, distances, midpoints)
+        Checked pair data (:func:`skgfe._pair_data.check_pair_data`): int
+        (m, 2), (m,) and (m, n_features) or None, as NumPy arrays.
+    distortion_weight, bending_weight : float
+        Weights of the two terms.
+    geodesic_sources : int
+        Sources of long-range pairs along the graph of the pairs
+        (:func:`skgfe._geodesics.graph_geodesic_pairs`); 0 for none.
+    batch_size : int
+        Pairs drawn from each set per batch.
+    seed : int
+        Seeds the choice of the sources.
+    """
+    pairs, distances, midpoints = pair_data
+    given = _pair_set(points, pairs, distances, midpoints)
+    geodesic = None
+    if geodesic_sources > 0:
+        long_pairs, long_distances = graph_geodesic_pairs(
+            pairs, distances, points.shape[0], geodesic_sources,
+            np.random.RandomState(seed),
+        )
+        geodesic = _pair_set(points, np.concatenate([pairs, long_pairs]),
+                             np.concatenate([distances, long_distances]), None)
+    return PairObjective(given, geodesic, distortion_weight, bending_weight, batch_size)
+
+
+def _pair_set(points, pairs, distances, midpoints) -> PairSet:
+    def tensor(array):
+        return None if array is None else to_tensor(array, points.device, points.dtype)
+
+    indices = torch.as_tensor(pairs, device=points.device)
+    return PairSet(points, indices[:, 0], indices[:, 1], tensor(distances),
+                   tensor(midpoints))

@@ -9,8 +9,8 @@ from sklearn.utils import Bunch
 
 from . import _base
 from ._adjoint import ADJOINTS, add_integral_term
-from ._base import BaseDecoderEstimator
 from ._compat import Interval, StrOptions
+from ._differentiable import DifferentiableCodesEstimator
 from ._losses import LOSSES
 from ._solvers import (
     CONVERGED,
@@ -32,7 +32,7 @@ from .exceptions import FlowSolverError, FlowSolverWarning
 _FINISHED = (CONVERGED, REACHED_TAU, STALLED)
 
 
-class GradientFlowEncoder(BaseDecoderEstimator):
+class GradientFlowEncoder(DifferentiableCodesEstimator):
     """Gradient Flow Encoding (GFE): codes found by a gradient flow on the decoder.
 
     GFE has no encoder. The code of a sample ``y`` is the end point of the
@@ -261,7 +261,7 @@ default='elu'
     """
 
     _parameter_constraints = {
-        **BaseDecoderEstimator._parameter_constraints,
+        **DifferentiableCodesEstimator._parameter_constraints,
         "ode_order": [Interval(Integral, 1, 2, closed="both")],
         "solver": [StrOptions(set(SOLVERS))],
         "alpha": [Interval(Real, 0, None, closed="neither")],
@@ -408,17 +408,15 @@ default='elu'
 
     # ------------------------------------------------------------------ hooks
 
-    def _check_params(self, n_samples, n_features):
-        super()._check_params(n_samples, n_features)
+    def _check_params(self, n_features):
+        super()._check_params(n_features)
         check_solver_options(self.solver, self.solver_options)
         if self.adjoint == "full" and self.solver not in RECORDING_SOLVERS:
             raise ValueError(
                 f"adjoint='full' needs a solver that records its steps, one of "
                 f"{sorted(RECORDING_SOLVERS)}; got solver={self.solver!r}"
             )
-        if (self.distortion_weight > 0 or self.bending_weight > 0) and (
-            self.solver not in RECORDING_SOLVERS
-        ):
+        if self._uses_pair_loss and self.solver not in RECORDING_SOLVERS:
             raise ValueError(
                 f"distortion_weight={self.distortion_weight!r} and bending_weight="
                 f"{self.bending_weight!r}: the pair loss is backpropagated through "

@@ -11,7 +11,8 @@ The first two terms are the density of ``D(z)`` on the k-dimensional manifold
 (Caterini et al., 2021); the last is the noise model of the reconstruction
 loss. :class:`LikelihoodMixin` wires this to the estimators' parameters
 (``scoring``, ``prior``, ``density_weight``, ``density_warmup``,
-``logdet_method``) for :class:`~skgfe._base.BaseDecoderEstimator`.
+``logdet_method``) for
+:class:`~skgfe._differentiable.DifferentiableCodesEstimator`.
 """
 
 import math

@@ -19,11 +19,6 @@ from ._one_bit_engine import (
 from ._utils import batch_slices
 
 _ENCODERS = ("learned", "random_rotation", "tight_frame")
-# Parameters of the base that are class constants here (see OneBitAutoencoder).
-_FIXED_PARAMETERS = (
-    "loss", "distortion_weight", "bending_weight", "geodesic_sources", "scoring", "prior",
-    "density_weight", "density_warmup", "logdet_method",
-)
 
 
 def gaussian_1bit_mse(rate):
@@ -214,29 +209,12 @@ default='elu'
     """
 
     _parameter_constraints = {
-        **{
-            name: constraint
-            for name, constraint in BaseDecoderEstimator._parameter_constraints.items()
-            if name not in _FIXED_PARAMETERS
-        },
+        **BaseDecoderEstimator._parameter_constraints,
         "encoder": [StrOptions(set(_ENCODERS))],
         "decoder": [StrOptions({"linear", "linear+denoiser"})],
         "denoiser": [StrOptions({"mmse", "learned"})],
     }
     _module_names = ("encoder_", "decoder_")
-
-    # Settings of the base that bits do not take are class constants, not
-    # parameters: the closed forms minimise the squared error, and bits have
-    # no gradient for the pair loss and no code density for the likelihood.
-    loss = "mse"
-    distortion_weight = 0.0
-    bending_weight = 0.0
-    geodesic_sources = 0
-    scoring = "reconstruction"
-    prior = "normal"
-    density_weight = 0.0
-    density_warmup = 10
-    logdet_method = "auto"
 
     def __init__(
         self,
@@ -262,27 +240,28 @@ default='elu'
         random_state=None,
         verbose=0,
     ):
-        # The base's __init__ would also store the fixed parameters.
-        self.n_components = n_components
+        super().__init__(
+            n_components,
+            decoder=decoder,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            optimizer=optimizer,
+            optimizer_params=optimizer_params,
+            learning_rate_init=learning_rate_init,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            tol=tol,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
         self.encoder = encoder
-        self.decoder = decoder
         self.denoiser = denoiser
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.optimizer = optimizer
-        self.optimizer_params = optimizer_params
-        self.learning_rate_init = learning_rate_init
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.tol = tol
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.warm_start = warm_start
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
 
     def transform(self, X):
         """Encode X as bits.
@@ -326,8 +305,8 @@ default='elu'
 
     # ------------------------------------------------------------------ hooks
 
-    def _check_params(self, n_samples, n_features):
-        super()._check_params(n_samples, n_features)
+    def _check_params(self, n_features):
+        super()._check_params(n_features)
         if self.encoder == "random_rotation" and self.n_components > n_features:
             raise ValueError(
                 f"encoder='random_rotation' has at most n_features={n_features} "
@@ -359,7 +338,7 @@ default='elu'
         return PointwiseDenoiser(sizes, self.activation, generator)
 
     def _train_batch(self, X, generator):
-        loss = LOSSES[self.loss][0](self.decoder_(self.encoder_(X)), X).mean()
+        loss = LOSSES[self._loss_name][0](self.decoder_(self.encoder_(X)), X).mean()
         loss.backward()
         return loss
 
@@ -376,11 +355,11 @@ default='elu'
         # A fixed frame without a learned denoiser has nothing to train.
         return super()._make_optimizer() if self._trainable_parameters() else None
 
-    def _fit_epochs(self, X_train, X_val, generator, pair_sets=()):
+    def _fit_epochs(self, X_train, X_val, generator, auxiliary_step=None):
         if self.n_iter_ == 0 or self.encoder != "learned":
             self._fit_closed_form(X_train)
         if self._optimizer is not None:
-            super()._fit_epochs(X_train, X_val, generator, pair_sets)
+            super()._fit_epochs(X_train, X_val, generator, auxiliary_step)
             return
         loss = float(self._map_batches(self._reconstruction_loss, X_train).mean())
         self.n_iter_ += 1

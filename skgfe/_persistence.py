@@ -4,43 +4,44 @@ A saved file holds plain data only (strings, numbers, lists and tensors), so
 :func:`load` reads it with ``torch.load(..., weights_only=True)``, which never
 runs code from the file. Estimators with a user-given module or callable as a
 parameter cannot be described in JSON and are saved with pickle instead.
+
+This module knows the file format only: what a fitted estimator holds comes
+from its ``_export_fitted_state`` and goes back through its
+``_restore_fitted_state``, and the estimator classes it may build are given
+by the caller (:func:`skgfe.load`).
 """
 
 import json
+import os
+import tempfile
 import warnings
+from numbers import Integral
 
 import numpy as np
 import torch
 
-from ._utils import map_location, torch_dtype
+from ._utils import resolve_device
+from ._version import __version__
 
 FORMAT = "skgfe"
 FORMAT_VERSION = 1
+_DTYPES = ("float32", "float64")
 
-# Fitted attributes that travel in the file, besides the module states.
-_FITTED_ATTRIBUTES = (
-    "n_features_in_",
-    "n_iter_",
-    "loss_curve_",
-    "best_loss_",
-    "validation_scores_",
-    "best_validation_score_",
-)
 
-# Fitted only with scoring='likelihood'; float64 arrays, except the float (or
-# None) noise_variance_. JSON writes float64 values exactly.
-_LIKELIHOOD_ATTRIBUTES = (
-    "noise_variance_",
-    "prior_weights_",
-    "prior_means_",
-    "prior_covariances_",
-)
+class InvalidModelFileError(ValueError):
+    """A file that :func:`load` cannot read as a model written by ``save``."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"{path!s} is not a valid skgfe model file: {reason}")
 
 
 def save(estimator, path) -> None:
-    """Write a fitted estimator to ``path``; see :func:`load`."""
-    from . import __version__
+    """Write a fitted estimator to ``path``; see :func:`load`.
 
+    The file is written to a temporary file in the same folder and moved over
+    ``path`` in one step, so a failed write (a full disk, an interrupt) leaves
+    any earlier file at ``path`` whole.
+    """
     params = estimator.get_params(deep=False)
     try:
         params_json = json.dumps(_mark_containers(params))
@@ -49,105 +50,159 @@ def save(estimator, path) -> None:
             f"{type(estimator).__name__}.save needs parameters that JSON can hold, "
             f"but {exc}; save this estimator with pickle instead"
         ) from exc
-    fitted = {name: getattr(estimator, name) for name in _FITTED_ATTRIBUTES}
-    if hasattr(estimator, "feature_names_in_"):
-        fitted["feature_names_in_"] = list(estimator.feature_names_in_)
-    for name in _LIKELIHOOD_ATTRIBUTES:
-        if hasattr(estimator, name):
-            value = getattr(estimator, name)
-            fitted[name] = value.tolist() if isinstance(value, np.ndarray) else value
+    state = estimator._export_fitted_state()
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "skgfe_version": __version__,
         "estimator": type(estimator).__name__,
         "params": params_json,
-        "fitted": json.dumps(fitted),
-        "dtype": str(estimator._dtype).removeprefix("torch."),
-        "device": str(estimator.device_),
-        "modules": {
-            name: {k: v.detach().cpu() for k, v in getattr(estimator, name).state_dict().items()}
-            for name in estimator._module_names
-        },
+        "fitted": json.dumps(state["attributes"]),
+        "dtype": state["dtype"],
+        "device": state["device"],
+        "modules": state["modules"],
     }
-    torch.save(payload, path)
+    _write_atomically(payload, os.fspath(path))
 
 
-def load(path, *, device=None):
-    """Load an estimator written by ``save``.
+def _write_atomically(payload, path) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    descriptor, temporary = tempfile.mkstemp(
+        dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def load(path, *, estimator_classes, device=None):
+    """Load an estimator written by :func:`save`.
 
     Parameters
     ----------
     path : str or path-like
-        File written by the estimators' ``save`` method.
+        File written by an estimator's ``save`` method.
+    estimator_classes : iterable of classes
+        The classes a file may name.
     device : {'cpu', 'cuda', 'cuda:N'}, torch.device or None, default=None
         Where to put the model; None keeps the saved device when it exists
         here and falls back to the CPU (with a DeviceWarning) when it does not.
 
     Returns
     -------
-    estimator : GradientFlowEncoder or AutoencoderBaseline
+    estimator
         The fitted estimator.
 
     Raises
     ------
-    ValueError
-        If the file is not an skgfe model or comes from a newer file format.
-
-    Examples
-    --------
-    >>> import numpy as np, tempfile, os
-    >>> from skgfe import AutoencoderBaseline, load
-    >>> X = np.random.default_rng(0).uniform(size=(20, 4))
-    >>> ae = AutoencoderBaseline(max_iter=2, random_state=0).fit(X)  # doctest: +SKIP
-    >>> ae.save("model.skgfe")  # doctest: +SKIP
-    >>> load("model.skgfe").transform(X).shape  # doctest: +SKIP
-    (20, 2)
+    InvalidModelFileError
+        A ValueError, if the file is not an intact skgfe model file of a
+        format this version reads.
     """
-    from . import __version__
-    from ._autoencoder import AutoencoderBaseline
-    from ._gradient_flow import GradientFlowEncoder
-    from ._one_bit import OneBitAutoencoder
-
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path!s} is not a model saved by skgfe's save()")
-    if payload["format_version"] > FORMAT_VERSION:
-        raise ValueError(
-            f"{path!s} uses skgfe file format {payload['format_version']}, newer than "
-            f"this skgfe ({__version__}) reads ({FORMAT_VERSION}); upgrade skgfe"
+    payload = _read_payload(path)
+    _check_version(path, payload)
+    classes = {cls.__name__: cls for cls in estimator_classes}
+    name = payload.get("estimator")
+    if name not in classes:
+        raise InvalidModelFileError(
+            path, f"it names the estimator {name!r}, expected one of {sorted(classes)}"
         )
-    if payload["skgfe_version"] != __version__:
+    estimator = _build_estimator(path, classes[name], payload)
+    state = _fitted_state(path, payload)
+    try:
+        estimator._validate_params()
+        estimator._check_params(state["attributes"]["n_features_in_"])
+    except (ValueError, TypeError) as exc:
+        raise InvalidModelFileError(path, f"its parameters are invalid: {exc}") from exc
+    if device is not None:
+        # A bad device is the caller's error, not the file's.
+        resolve_device(device)
+    try:
+        estimator._restore_fitted_state(state, device=device)
+    except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise InvalidModelFileError(path, f"its fitted state does not fit: {exc}") from exc
+    return estimator
+
+
+def _read_payload(path) -> dict:
+    try:
+        with warnings.catch_warnings():
+            # torch's notes on the pickle protocol of files it then rejects.
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        # torch's own message advises weights_only=False, which would run code
+        # from the file: never pass that on.
+        raise InvalidModelFileError(
+            path, f"it cannot be read as a torch archive of plain data "
+            f"({type(exc).__name__})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise InvalidModelFileError(path, "it is not a model saved by skgfe's save()")
+    return payload
+
+
+def _check_version(path, payload) -> None:
+    version = payload.get("format_version")
+    if not isinstance(version, Integral) or isinstance(version, bool) or version < 1:
+        raise InvalidModelFileError(
+            path, f"its format_version is {version!r}, expected a positive int"
+        )
+    if version > FORMAT_VERSION:
+        raise InvalidModelFileError(
+            path, f"it uses skgfe file format {version}, newer than this skgfe "
+            f"({__version__}) reads ({FORMAT_VERSION}); upgrade skgfe"
+        )
+    saved_by = payload.get("skgfe_version")
+    if saved_by != __version__:
         warnings.warn(
-            f"{path!s} was saved by skgfe {payload['skgfe_version']} and is loaded by "
+            f"{path!s} was saved by skgfe {saved_by} and is loaded by "
             f"skgfe {__version__}; check its results",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    classes = {
-        cls.__name__: cls
-        for cls in (GradientFlowEncoder, AutoencoderBaseline, OneBitAutoencoder)
-    }
-    params = json.loads(payload["params"], object_hook=_unmark_containers)
-    estimator = classes[payload["estimator"]](**params)
-    for name, value in json.loads(payload["fitted"]).items():
-        if name == "feature_names_in_":
-            value = np.asarray(value, dtype=object)
-        elif name.startswith("prior_"):
-            value = np.asarray(value, dtype=np.float64)
-        setattr(estimator, name, value)
-    estimator._dtype = torch_dtype(np.dtype(payload["dtype"]))
-    estimator.device_ = (
-        map_location(payload["device"]) if device is None else torch.device(device)
-    )
-    estimator._build_modules(estimator.n_features_in_, torch.Generator())
-    for name, state in payload["modules"].items():
-        # Cast before loading: load_state_dict copies into the existing dtype.
-        module = getattr(estimator, name).to(dtype=estimator._dtype)
-        module.load_state_dict(state)
-        module.to(estimator.device_).eval()
-    estimator._optimizer = None
-    return estimator
+
+
+def _build_estimator(path, cls, payload):
+    try:
+        params = json.loads(payload["params"], object_hook=_unmark_containers)
+        return cls(**params)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidModelFileError(
+            path, f"its parameters cannot build {cls.__name__}: {exc}"
+        ) from exc
+
+
+def _fitted_state(path, payload) -> dict:
+    try:
+        attributes = json.loads(payload["fitted"])
+        modules = payload["modules"]
+        dtype, device = payload["dtype"], payload["device"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidModelFileError(path, f"its fitted state is incomplete: {exc}") from exc
+    n_features = attributes.get("n_features_in_") if isinstance(attributes, dict) else None
+    if not isinstance(n_features, Integral) or isinstance(n_features, bool) or (
+        n_features < 1
+    ):
+        raise InvalidModelFileError(
+            path, f"n_features_in_ is {n_features!r}, expected a positive int"
+        )
+    if dtype not in _DTYPES:
+        raise InvalidModelFileError(
+            path, f"its dtype is {dtype!r}, expected one of {list(_DTYPES)}"
+        )
+    if not isinstance(device, str) or not isinstance(modules, dict):
+        raise InvalidModelFileError(path, "its device or modules entry is malformed")
+    return {"attributes": attributes, "modules": modules, "dtype": dtype,
+            "device": device}
 
 
 # JSON has no tuples; marking them keeps get_params() identical after a load.

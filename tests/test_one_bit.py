@@ -153,15 +153,23 @@ def test_invalid_options_are_named(X, param, value):
         OneBitAutoencoder(**{param: value}).fit(X)
 
 
-def test_every_base_parameter_is_a_parameter_or_a_constant():
+def test_uses_the_base_whole_and_shadows_nothing():
+    """Every base parameter is a parameter, and no parameter of the pair-loss
+    and likelihood layer exists here, not even as a class constant."""
     from skgfe._base import BaseDecoderEstimator
-    from skgfe._one_bit import _FIXED_PARAMETERS
+    from skgfe._differentiable import DifferentiableCodesEstimator
 
     params = set(OneBitAutoencoder().get_params())
     base_params = set(inspect.signature(BaseDecoderEstimator.__init__).parameters) - {"self"}
-    assert not params & set(_FIXED_PARAMETERS)
-    assert base_params <= params | set(_FIXED_PARAMETERS)
-    assert all(hasattr(OneBitAutoencoder, name) for name in _FIXED_PARAMETERS)
+    layer_params = set(
+        inspect.signature(DifferentiableCodesEstimator.__init__).parameters
+    ) - base_params - {"self"}
+    assert base_params <= params
+    assert set(BaseDecoderEstimator._parameter_constraints) <= set(
+        OneBitAutoencoder._parameter_constraints
+    )
+    assert layer_params and not layer_params & params
+    assert not any(hasattr(OneBitAutoencoder, name) for name in layer_params)
 
 
 def test_closed_form_fit_is_one_pass_without_warning(X):

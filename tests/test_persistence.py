@@ -115,3 +115,119 @@ def test_unfitted_save_raises(tmp_path):
 
 def test_load_is_public():
     assert "load" in skgfe.__all__
+
+
+# --------------------------------------------------------- files that are not models
+
+
+@pytest.fixture
+def saved(X, tmp_path):
+    """A small saved GradientFlowEncoder: (path, payload as torch.load reads it)."""
+    path = tmp_path / "model.skgfe"
+    GradientFlowEncoder(2, hidden_layer_sizes=(5,), max_iter=1, random_state=0,
+                        max_flow_steps=50).fit(X).save(path)
+    return path, torch.load(path, weights_only=True)
+
+
+def _edit_payload(payload, key, value):
+    import json
+
+    payload = dict(payload)
+    if key.startswith("params."):
+        params = json.loads(payload["params"])
+        params[key.removeprefix("params.")] = value
+        payload["params"] = json.dumps(params)
+    elif key.startswith("fitted."):
+        fitted = json.loads(payload["fitted"])
+        fitted[key.removeprefix("fitted.")] = value
+        payload["fitted"] = json.dumps(fitted)
+    else:
+        payload[key] = value
+    return payload
+
+
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("format_version", 99, "newer than"),
+        ("format_version", "1", "format_version is '1'"),
+        ("format_version", True, "format_version is True"),
+        ("estimator", "PCA", "names the estimator 'PCA'"),
+        ("dtype", "float16", "dtype is 'float16'"),
+        ("fitted.transform", 1, r"\['transform'\] are not fitted attributes"),
+        ("fitted._dtype", "float16", r"\['_dtype'\] are not fitted attributes"),
+        ("fitted.n_features_in_", -3, "n_features_in_ is -3"),
+        ("params.max_flow_steps", -1, "max_flow_steps"),
+        ("params.alpha", -1, "alpha"),
+        ("params.not_a_parameter", 1, "cannot build GradientFlowEncoder"),
+        ("params.z0", [1.0, 2.0, 3.0], "z0 must be"),
+        ("modules", {"decoder_": {}}, "fitted state does not fit"),
+        ("params", "{not json", "cannot build GradientFlowEncoder"),
+    ],
+)
+def test_edited_files_are_rejected(saved, key, value, match):
+    path, payload = saved
+    torch.save(_edit_payload(payload, key, value), path)
+    with pytest.raises(ValueError, match="not a valid skgfe model file") as info:
+        load(path)
+    assert info.match(match)
+
+
+def _truncated(data):
+    return data[: len(data) // 2]
+
+
+def _bit_flipped(data):
+    flipped = bytearray(data)
+    for i in range(0, len(flipped), 97):
+        flipped[i] ^= 0xFF
+    return bytes(flipped)
+
+
+@pytest.mark.parametrize("damage", [_truncated, _bit_flipped, lambda _: b"\x00" * 100,
+                                    lambda _: np.random.default_rng(0).bytes(5000)],
+                         ids=["truncated", "bit-flipped", "zeros", "random-bytes"])
+def test_damaged_files_are_rejected_without_torch_advice(saved, damage):
+    path, _ = saved
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(ValueError, match="not a valid skgfe model file") as info:
+        load(path)
+    assert "weights_only" not in str(info.value)
+
+
+def test_a_joblib_pickle_is_rejected_without_running_it(X, tmp_path):
+    import pickle
+
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(AutoencoderBaseline(max_iter=1, random_state=0).fit(X)))
+    with pytest.raises(ValueError, match="not a valid skgfe model file") as info:
+        load(path)
+    assert "weights_only" not in str(info.value)
+
+
+def test_loading_on_absent_cuda_says_so(saved, monkeypatch):
+    path, _ = saved
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device='cuda' asks for CUDA"):
+        load(path, device="cuda")
+
+
+def test_a_failed_save_leaves_the_old_model_whole(X, saved, monkeypatch):
+    """A write cut off half way (a full disk) must not truncate the old file."""
+    path, _ = saved
+    before = path.read_bytes()
+    real_save = torch.save
+
+    def save_then_fail(payload, file):
+        real_save(payload, file)
+        file.truncate(10)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", save_then_fail)
+    estimator = AutoencoderBaseline(max_iter=1, random_state=1).fit(X)
+    with pytest.raises(OSError, match="No space left"):
+        estimator.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert list(path.parent.iterdir()) == [path]
+    load(path)
