@@ -10,9 +10,10 @@ optional hooks ``_check_fit_data``, ``_make_auxiliary_step`` and ``_after_fit``
 let a subclass add training terms (see :mod:`skgfe._differentiable`).
 """
 
+import contextlib
 import copy
+import threading
 import time
-import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
@@ -27,12 +28,14 @@ from ._losses import LOSSES
 from ._persistence import save as save_estimator
 from ._utils import (
     batch_slices,
+    draw_seed,
     make_generator,
     map_location,
     resolve_device,
     to_numpy,
     to_tensor,
     torch_dtype,
+    warn_at_caller,
 )
 from .decoders import ACTIVATIONS, make_mlp
 from .exceptions import ConvergenceWarning
@@ -52,6 +55,54 @@ _FLOAT_DTYPES = [np.float64, np.float32]
 # Inputs beyond this magnitude are rejected: their squared losses approach
 # float32's range, and a decoder initialised at unit scale cannot fit them.
 MAX_ABS_VALUE = 1e15
+
+
+def _seed_from_random_state(random_state) -> int:
+    """An int seed from a scikit-learn ``random_state``.
+
+    None draws a fresh seed from the operating system's entropy, leaving
+    NumPy's global generator untouched (``check_random_state(None)`` would
+    draw from it and advance it); an int or a RandomState gives its draw.
+    """
+    if random_state is None:
+        return int(np.random.default_rng().integers(np.iinfo(np.int32).max))
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+# An epoch whose mean loss exceeds the loss of the fit's first batch by this
+# factor has diverged: the loss of the untrained model bounds what training
+# should reach, and a learning rate far too high grows it by many orders of
+# magnitude (GFE, SGD at learning_rate_init=1e3: from 0.2 to 9e60 in the second
+# epoch and 1.7e182 by the fifth, with finite codes).
+_EXPLOSION_FACTOR = 1e4
+
+
+def _diverged(epoch_loss: float, start_loss: float) -> bool:
+    if not np.isfinite(epoch_loss):
+        return True
+    return epoch_loss > _EXPLOSION_FACTOR * max(abs(start_loss), 1e-3)
+
+
+_fitting = set()
+_fitting_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _exclusive_fit(estimator):
+    """Refuse a second fit of the same estimator while one runs (another thread)."""
+    with _fitting_lock:
+        if id(estimator) in _fitting:
+            raise RuntimeError(
+                f"{type(estimator).__name__}.fit is already running on this estimator "
+                "in another thread; fit one estimator per thread (clone it with "
+                "sklearn.base.clone)"
+            )
+        _fitting.add(id(estimator))
+    try:
+        yield
+    finally:
+        with _fitting_lock:
+            _fitting.discard(id(estimator))
 
 
 def _check_magnitude(X, input_name) -> None:
@@ -177,14 +228,28 @@ class BaseDecoderEstimator(
         :func:`skgfe.load` runs it too, so it checks the parameters alone, not
         the training data (see :meth:`_check_training_data`).
         """
+        self._reject_bools()
         sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
         if sizes.ndim != 1 or not all(
-            isinstance(s, Integral) and s >= 1 for s in sizes.tolist()
+            isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
+            for s in sizes.tolist()
         ):
             raise ValueError(
                 "hidden_layer_sizes must be a positive int or a sequence of positive "
                 f"ints, got {self.hidden_layer_sizes!r}"
             )
+
+    def _reject_bools(self) -> None:
+        # bool is an int to Python and to the constraints: n_components=True
+        # would fit one component.
+        for name, constraints in self._parameter_constraints.items():
+            numeric = any(isinstance(c, Interval) for c in constraints)
+            value = getattr(self, name)
+            if numeric and isinstance(value, (bool, np.bool_)):
+                raise ValueError(
+                    f"{name} must be a number, got the bool {value!r}; pass "
+                    f"{name}={int(value)} if that is meant"
+                )
 
     def _check_fit_data(self, X, **fit_data):
         """Validate the keyword data of ``fit`` besides X; None when there is none."""
@@ -228,14 +293,25 @@ class BaseDecoderEstimator(
         Everything that can fail on the input is checked before the first
         fitted attribute is set.
         """
-        continuing = self.warm_start and hasattr(self, "decoder_")
+        with _exclusive_fit(self):
+            continuing = self.warm_start and hasattr(self, "decoder_")
+            try:
+                self._fit_checked(X, continuing, fit_data)
+            except BaseException:
+                if not continuing and getattr(self, "n_iter_", 0) == 0:
+                    # No epoch completed: leave the estimator unfitted, not half built.
+                    self._discard_fitted_state()
+                raise
+        return self
+
+    def _fit_checked(self, X, continuing, fit_data) -> None:
         X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=not continuing)
         _check_magnitude(X, "X")
         self._check_params(X.shape[1])
         resolve_device(self.device)
         self._check_training_data(X)
         fit_data = self._check_fit_data(X, **fit_data)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        seed = _seed_from_random_state(self.random_state)
         generator = make_generator(seed)
         if not continuing:
             self._initialize(X, generator)
@@ -247,7 +323,13 @@ class BaseDecoderEstimator(
         auxiliary_step = self._make_auxiliary_step(X_t, fit_data, seed)
         self._fit_epochs(X_train, X_val, generator, auxiliary_step)
         self._after_fit(X_train, generator)
-        return self
+
+    def _discard_fitted_state(self) -> None:
+        """Remove every fitted attribute, so the estimator reads as unfitted."""
+        for name in list(vars(self)):
+            fitted = name.endswith("_") and not name.startswith("__")
+            if fitted or name in ("_dtype", "_optimizer"):
+                delattr(self, name)
 
     def transform(self, X):
         """Encode X.
@@ -288,7 +370,7 @@ class BaseDecoderEstimator(
                 f"with n_components={self.n_components} features"
             )
         link = LOSSES[self._loss_name][1]
-        Z_t = to_tensor(X, "cpu", self._dtype)
+        Z_t = to_tensor(X, "cpu", torch_dtype(X.dtype))
         with torch.no_grad():
             output = self._map_batches(lambda z: link(self.decoder_(z)), Z_t)
         return to_numpy(output, X.dtype)
@@ -368,12 +450,53 @@ class BaseDecoderEstimator(
         self._build_modules(X.shape[1], generator)
         for name in self._module_names:
             getattr(self, name).to(device=self.device_, dtype=self._dtype)
+        self._check_decoder_output(X.shape[1])
         self._optimizer = self._make_optimizer()
         self.n_iter_ = 0
         self.loss_curve_ = []
         self.best_loss_ = np.inf
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = -np.inf if self.early_stopping else None
+
+    def _check_decoder_output(self, n_features) -> None:
+        """Decode two zero codes once: a decoder must give (2, n_features) finite rows.
+
+        A wrong width would broadcast in the loss and pass unnoticed until
+        ``inverse_transform``.
+        """
+        decoder = self.decoder_
+        codes = torch.zeros(2, self.n_components, dtype=self._dtype, device=self.device_)
+        was_training = decoder.training
+        decoder.eval()
+        try:
+            with torch.no_grad():
+                output = decoder(codes)
+        except Exception as exc:
+            raise ValueError(
+                f"decoder={self.decoder!r} failed on codes of shape (2, n_components="
+                f"{self.n_components}): {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            decoder.train(was_training)
+        expected = (2, n_features)
+        if not isinstance(output, torch.Tensor) or tuple(output.shape) != expected:
+            got = (tuple(output.shape) if isinstance(output, torch.Tensor)
+                   else type(output).__name__)
+            raise ValueError(
+                f"decoder={self.decoder!r} must map codes of shape (n, n_components) "
+                f"to a tensor of shape (n, n_features); for (2, {self.n_components}) "
+                f"it returned {got}, expected {expected}"
+            )
+        if output.dtype != self._dtype:
+            raise ValueError(
+                f"decoder={self.decoder!r} returned {output.dtype} for {self._dtype} "
+                "codes; it must compute in the dtype of X"
+            )
+        if not bool(torch.isfinite(output).all()):
+            raise ValueError(
+                f"decoder={self.decoder!r} returned non-finite values for zero codes; "
+                "check its initialisation"
+            )
 
     def _make_decoder(self, n_features, generator) -> torch.nn.Module:
         """The user's decoder (copied or built), or the default MLP."""
@@ -389,7 +512,7 @@ class BaseDecoderEstimator(
         if isinstance(spec, torch.nn.Module):
             # Fit trains a copy: the user's module is never trained in place.
             return copy.deepcopy(spec)
-        seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+        seed = draw_seed(generator)
         # fork_rng restores the global RNG, so a factory's own initialisation is
         # seeded by random_state without touching the user's random state.
         with torch.random.fork_rng(devices=[]):
@@ -409,14 +532,29 @@ class BaseDecoderEstimator(
         optimizer = self.optimizer
         if isinstance(optimizer, str):
             optimizer = _OPTIMIZERS[optimizer]
+        if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.LBFGS):
+            raise ValueError(
+                f"optimizer={self.optimizer!r} needs a closure that re-evaluates the "
+                "loss at every step, which skgfe's mini-batch training does not "
+                "provide; use 'adam', 'rmsprop', 'sgd' or another optimizer whose "
+                "step() takes no closure"
+            )
         params = {"lr": self.learning_rate_init, **(self.optimizer_params or {})}
         try:
-            return optimizer(self._trainable_parameters(), **params)
+            built = optimizer(self._trainable_parameters(), **params)
         except TypeError as exc:
             raise TypeError(
                 f"optimizer={self.optimizer!r} could not be built with "
                 f"optimizer_params={self.optimizer_params!r}: {exc}"
             ) from exc
+        if not (callable(getattr(built, "step", None))
+                and callable(getattr(built, "zero_grad", None))):
+            raise TypeError(
+                f"optimizer={self.optimizer!r} must be a torch optimizer class (or a "
+                "callable returning a torch.optim.Optimizer), but it returned "
+                f"{type(built).__name__}"
+            )
+        return built
 
     def _split_validation(self, X_t, generator):
         if not self.early_stopping:
@@ -432,42 +570,72 @@ class BaseDecoderEstimator(
             from tqdm.auto import tqdm
 
             epochs = tqdm(epochs, desc=type(self).__name__, unit="epoch")
-        # Snapshots are cloned, never mutated, so best and last may share one.
-        completed = self._module_states()
+        # The state after the last completed epoch, modules and bookkeeping
+        # together: it changes in one assignment, so an interrupt restores a
+        # consistent pair. Snapshots are cloned, never mutated, so best and
+        # last may share one.
+        completed = (self._module_states(), self._progress())
         best_state, no_improvement, stopped = None, 0, False
+        # The loss of the first batch of this fit, before any update.
+        start_loss = None
         try:
             for _ in epochs:
                 start = time.perf_counter()
-                epoch_loss = self._fit_epoch(X_train, generator, auxiliary_step)
-                if not np.isfinite(epoch_loss):
-                    self._recover_from_divergence(best_state)
+                epoch_loss, first_loss = self._fit_epoch(X_train, generator,
+                                                         auxiliary_step)
+                start_loss = first_loss if start_loss is None else start_loss
+                if _diverged(epoch_loss, start_loss):
+                    self._recover_from_divergence(best_state, epoch_loss, start_loss)
                     return
                 self.n_iter_ += 1
                 self.loss_curve_.append(epoch_loss)
                 improved = self._record_progress(epoch_loss, X_val)
-                completed = self._module_states()
+                completed = (self._module_states(), self._progress())
                 if improved or best_state is None:
-                    best_state = completed
+                    best_state = completed[0]
                 no_improvement = 0 if improved else no_improvement + 1
                 self._report(epochs, epoch_loss, time.perf_counter() - start)
                 if no_improvement >= self.n_iter_no_change:
                     stopped = True
                     break
         except KeyboardInterrupt:
-            self._recover_from_interrupt(completed)
+            if completed[1][0] == 0:
+                raise  # nothing to keep: _fit leaves the estimator unfitted
+            self._recover_from_interrupt(*completed)
             return
         if self.early_stopping:
             self._load_module_states(best_state)
         if not stopped:
-            warnings.warn(
+            warn_at_caller(
                 f"{type(self).__name__}: max_iter={self.max_iter} epochs reached before "
                 f"the loss stopped improving by tol={self.tol} for "
                 f"n_iter_no_change={self.n_iter_no_change} epochs; increase max_iter",
                 ConvergenceWarning,
             )
 
-    def _fit_epoch(self, X, generator, auxiliary_step=None) -> float:
-        """One pass over X in shuffled mini-batches; returns the mean loss.
+    def _progress(self) -> tuple:
+        """The training bookkeeping, as an immutable snapshot."""
+        return (
+            self.n_iter_,
+            tuple(self.loss_curve_),
+            self.best_loss_,
+            None if self.validation_scores_ is None else tuple(self.validation_scores_),
+            self.best_validation_score_,
+        )
+
+    def _restore_progress(self, progress) -> None:
+        n_iter, losses, best_loss, scores, best_score = progress
+        self.n_iter_ = n_iter
+        self.loss_curve_ = list(losses)
+        self.best_loss_ = best_loss
+        self.validation_scores_ = None if scores is None else list(scores)
+        self.best_validation_score_ = best_score
+
+    def _fit_epoch(self, X, generator, auxiliary_step=None) -> tuple[float, float]:
+        """One pass over X in shuffled mini-batches.
+
+        Returns the mean loss and the loss of the first batch, before its
+        update (the first epoch's is the reference of :func:`_diverged`).
 
         With ``auxiliary_step`` (see :meth:`_make_auxiliary_step`), every
         mini-batch also adds its term to the gradient and the loss.
@@ -481,6 +649,7 @@ class BaseDecoderEstimator(
             else torch.arange(n, device=X.device)
         )
         total = torch.zeros((), dtype=X.dtype, device=X.device)
+        first = None
         for rows in batch_slices(n, min(self.batch_size, n)):
             batch = X[order[rows]]
             self._optimizer.zero_grad(set_to_none=True)
@@ -489,10 +658,12 @@ class BaseDecoderEstimator(
                 loss = loss + auxiliary_step(generator)
             self._optimizer.step()
             total += loss.detach() * batch.shape[0]
+            if first is None:
+                first = loss.detach()
         for name in self._module_names:
             getattr(self, name).eval()
         # One host sync per epoch, not per batch.
-        return float(total) / n
+        return float(total) / n, float(first)
 
     def _record_progress(self, epoch_loss, X_val) -> bool:
         """Append the epoch's scores; return whether the tracked score improved."""
@@ -515,28 +686,32 @@ class BaseDecoderEstimator(
                 line += f", validation score={self.validation_scores_[-1]:.6g}"
             print(f"{line} ({seconds:.2f} s)")
 
-    def _recover_from_divergence(self, best_state) -> None:
+    def _recover_from_divergence(self, best_state, epoch_loss, start_loss) -> None:
+        what = (f"became non-finite ({epoch_loss})" if not np.isfinite(epoch_loss)
+                else f"exploded to {epoch_loss:.3g} from {start_loss:.3g} at the "
+                "start of fit")
         if best_state is None:
             raise FloatingPointError(
-                f"{type(self).__name__}: the training loss became non-finite in the "
-                f"first epoch; lower learning_rate_init (now {self.learning_rate_init}) "
+                f"{type(self).__name__}: the training loss {what} in the first "
+                f"epoch; lower learning_rate_init (now {self.learning_rate_init}) "
                 "or check X for extreme values"
             )
         self._load_module_states(best_state)
         self._optimizer = self._make_optimizer()
-        warnings.warn(
-            f"{type(self).__name__}: the training loss became non-finite after "
+        warn_at_caller(
+            f"{type(self).__name__}: the training loss {what} after "
             f"{self.n_iter_} epochs; the best parameters seen were restored. Lower "
             f"learning_rate_init (now {self.learning_rate_init})",
             ConvergenceWarning,
         )
 
-    def _recover_from_interrupt(self, completed) -> None:
+    def _recover_from_interrupt(self, module_states, progress) -> None:
         # A partly applied epoch is discarded, and with it the optimizer state
         # that saw it.
-        self._load_module_states(completed)
+        self._load_module_states(module_states)
+        self._restore_progress(progress)
         self._optimizer = self._make_optimizer()
-        warnings.warn(
+        warn_at_caller(
             f"{type(self).__name__}: fit was interrupted; the model holds the "
             f"parameters after its last completed epoch (n_iter_={self.n_iter_}). "
             "Call fit again with warm_start=True to continue",
@@ -559,7 +734,9 @@ class BaseDecoderEstimator(
         check_is_fitted(self)
         X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
         _check_magnitude(X, "X")
-        return X, to_tensor(X, "cpu", self._dtype)
+        # In X's own dtype: batches are cast to the model's dtype one at a time,
+        # never the whole of X at once.
+        return X, to_tensor(X, "cpu", torch_dtype(X.dtype))
 
     def _reconstruction_loss(self, X_batch) -> torch.Tensor:
         codes = self._encode_batch(X_batch)
@@ -569,6 +746,8 @@ class BaseDecoderEstimator(
     def _map_batches(self, function, X_t) -> torch.Tensor:
         """Apply ``function`` batch by batch on the device; the result is on the CPU.
 
+        Each batch is moved to the model's device and cast to its dtype there.
+
         Each batch's result is copied into one preallocated output: keeping
         the many small per-batch tensors alive until a final concatenation
         fragmented the heap (peak memory grew by 9 times the output's size on
@@ -577,7 +756,7 @@ class BaseDecoderEstimator(
         n_samples = X_t.shape[0]
         output = None
         for rows in batch_slices(n_samples, INFERENCE_BATCH_SIZE):
-            result = function(X_t[rows].to(self.device_))
+            result = function(X_t[rows].to(self.device_, self._dtype))
             if result.shape[0] != rows.stop - rows.start:
                 # Assignment would broadcast a per-batch result over the rows.
                 raise ValueError(

@@ -31,6 +31,13 @@ from .exceptions import FlowSolverError, FlowSolverWarning
 # A flow that stopped for these reasons found its code; MAX_STEPS did not.
 _FINISHED = (CONVERGED, REACHED_TAU, STALLED)
 
+# flow_diagnostics' per-sample fields, their dtypes and their SolveResult names.
+_DIAGNOSTIC_FIELDS = (("loss", np.float64), ("grad_norm", np.float64),
+                      ("flow_time", np.float64), ("n_steps", np.int64),
+                      ("n_fev", np.int64))
+_RESULT_FIELDS = {"loss": "loss", "grad_norm": "grad_norm", "flow_time": "t",
+                  "n_steps": "n_steps", "n_fev": "n_fev"}
+
 
 class GradientFlowEncoder(DifferentiableCodesEstimator):
     """Gradient Flow Encoding (GFE): codes found by a gradient flow on the decoder.
@@ -383,27 +390,32 @@ default='elu'
             one ``(times, codes, losses)`` tuple of arrays per sample.
         """
         X, X_t = self._validate_for_inference(X)
-        parts = [
-            self._solve_from_starts(X_t[rows].to(self.device_), record=return_trajectory)
-            for rows in batch_slices(X_t.shape[0], _base.INFERENCE_BATCH_SIZE)
-        ]
-        status = np.concatenate([to_numpy(p.status) for p in parts])
+        n = X.shape[0]
+        # Filled batch by batch, as transform does: no list of per-batch results.
+        codes = np.empty((n, self.n_components), dtype=X.dtype)
+        fields = {name: np.empty(n, dtype=dtype) for name, dtype in _DIAGNOSTIC_FIELDS}
+        status = np.empty(n, dtype=np.int64)
+        trajectories = [] if return_trajectory else None
+        for rows in batch_slices(n, _base.INFERENCE_BATCH_SIZE):
+            batch = X_t[rows].to(self.device_, self._dtype)
+            result = self._solve_from_starts(batch, record=return_trajectory)
+            codes[rows] = to_numpy(result.z)
+            for name, _ in _DIAGNOSTIC_FIELDS:
+                fields[name][rows] = to_numpy(getattr(result, _RESULT_FIELDS[name]))
+            status[rows] = to_numpy(result.status)
+            if return_trajectory:
+                trajectories.extend(
+                    tuple(to_numpy(array, np.float64) for array in path)
+                    for path in result.trajectory.paths(result.z, result.t, result.loss)
+                )
         diagnostics = Bunch(
-            codes=np.concatenate([to_numpy(p.z, X.dtype) for p in parts]),
-            loss=np.concatenate([to_numpy(p.loss, np.float64) for p in parts]),
-            grad_norm=np.concatenate([to_numpy(p.grad_norm, np.float64) for p in parts]),
-            flow_time=np.concatenate([to_numpy(p.t, np.float64) for p in parts]),
-            n_steps=np.concatenate([to_numpy(p.n_steps) for p in parts]),
-            n_fev=np.concatenate([to_numpy(p.n_fev) for p in parts]),
+            codes=codes,
+            **fields,
             status=np.array([STATUS_NAMES[int(s)] for s in status]),
             converged=np.isin(status, _FINISHED),
         )
         if return_trajectory:
-            diagnostics.trajectories = [
-                tuple(to_numpy(array, np.float64) for array in path)
-                for p in parts
-                for path in p.trajectory.paths(p.z, p.t, p.loss)
-            ]
+            diagnostics.trajectories = trajectories
         return diagnostics
 
     # ------------------------------------------------------------------ hooks

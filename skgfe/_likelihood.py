@@ -26,7 +26,7 @@ from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from ._compat import Interval, StrOptions
 from ._logdet import logdet_gradient_surrogate, logdet_jtj, rademacher_probes
 from ._losses import LOSSES
-from ._utils import to_numpy
+from ._utils import draw_seed, to_numpy
 
 # Training uses the exact log-determinant up to this many components (k
 # Jacobian-vector products per sample), the stochastic gradient above it.
@@ -178,7 +178,7 @@ class LikelihoodMixin:
             )
         else:
             self.noise_variance_ = None
-        seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+        seed = draw_seed(generator)
         weights, means, covariances = fit_prior(to_numpy(codes, np.float64), self.prior,
                                                 seed)
         self.prior_weights_ = weights

@@ -1,5 +1,7 @@
 """Torch plumbing: devices, tensors, generators and mini-batches."""
 
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -81,6 +83,11 @@ def to_numpy(tensor: torch.Tensor, dtype=None) -> np.ndarray:
     return array if dtype is None else array.astype(dtype, copy=False)
 
 
+def draw_seed(generator: torch.Generator) -> int:
+    """An int seed drawn from ``generator``, for a library with its own RNG."""
+    return int(torch.randint(2**31 - 1, (1,), generator=generator))
+
+
 def make_generator(seed: int) -> torch.Generator:
     """A CPU generator seeded with ``seed``; draws are moved to the device after.
 
@@ -96,3 +103,21 @@ def batch_slices(n_samples: int, batch_size: int):
     """Yield consecutive slices of at most ``batch_size`` rows."""
     for start in range(0, n_samples, batch_size):
         yield slice(start, min(start + batch_size, n_samples))
+
+
+def warn_at_caller(message: str, category: type) -> None:
+    """Warn with the location of the first frame outside skgfe and scikit-learn.
+
+    A warning about a user's call (a ConvergenceWarning from ``fit``) then
+    points at that call, whatever chain of skgfe methods, scikit-learn
+    wrappers or Pipeline steps it went through.
+    """
+    inner = tuple(
+        os.path.dirname(module.__file__) + os.sep
+        for module in (sys.modules[__package__], sys.modules.get("sklearn"))
+        if module is not None and getattr(module, "__file__", None)
+    )
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(inner):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1)

@@ -450,3 +450,219 @@ def test_transform_allocates_no_copy_of_its_input(fitted):
         tracemalloc.stop()
     # Host allocations stay below half the input: no full-size temporary.
     assert peak < X_large.nbytes / 2
+
+
+# ----------------------------------------------- faults during fit (issue 17)
+
+
+def test_an_interrupt_before_the_first_epoch_leaves_the_estimator_unfitted(estimator, X):
+    from sklearn.exceptions import NotFittedError
+
+    estimator._train_batch = _InterruptAfter(estimator._train_batch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        estimator.fit(X)
+    del estimator._train_batch
+    assert not [name for name in vars(estimator) if name.endswith("_")]
+    with pytest.raises(NotFittedError):
+        estimator.transform(X)
+    # warm_start on the unfitted estimator is a fresh fit, not an AttributeError.
+    estimator.set_params(warm_start=True).fit(X)
+    assert estimator.n_iter_ == estimator.max_iter
+
+
+def test_an_interrupt_during_initialisation_leaves_the_estimator_unfitted(
+    estimator, X, monkeypatch
+):
+    from sklearn.exceptions import NotFittedError
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(estimator), "_make_optimizer", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        estimator.fit(X)
+    monkeypatch.undo()
+    with pytest.raises(NotFittedError):
+        estimator.transform(X)
+
+
+def test_an_interrupt_between_bookkeeping_and_snapshot_is_consistent(estimator, X,
+                                                                     monkeypatch):
+    """n_iter_ and the parameters always describe the same completed epoch."""
+    one_epoch = clone(estimator).set_params(max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one_epoch.fit(X)
+    record = type(estimator)._record_progress
+    calls = []
+
+    def interrupt_in_second(self, *args):
+        calls.append(1)
+        improved = record(self, *args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return improved
+
+    monkeypatch.setattr(type(estimator), "_record_progress", interrupt_in_second)
+    with pytest.warns(UserWarning, match="interrupted.*n_iter_=1"):
+        estimator.fit(X)
+    monkeypatch.undo()
+    assert estimator.n_iter_ == 1 and estimator.loss_curve_ == one_epoch.loss_curve_
+    assert estimator.best_loss_ == one_epoch.best_loss_
+    np.testing.assert_array_equal(estimator.transform(X), one_epoch.transform(X))
+
+
+def test_exploding_training_is_divergence_in_every_estimator(estimator, X):
+    """SGD at a huge rate: the loss explodes (finite for GFE, whose codes adapt).
+
+    Either the first epoch fails (FloatingPointError, estimator unfitted) or
+    the best epoch is restored with a warning; never a silent explosion.
+    """
+    estimator.set_params(optimizer="sgd", learning_rate_init=1e3, max_iter=5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            estimator.fit(X)
+        except FloatingPointError as error:
+            assert "lower learning_rate_init" in str(error)
+            assert not hasattr(estimator, "decoder_")
+            return
+    messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
+    assert any("exploded" in m and "lower learning_rate_init" in m.lower()
+               for m in messages), messages
+    assert max(estimator.loss_curve_) < 1e4 * estimator.loss_curve_[0]
+    for p in estimator.decoder_.parameters():
+        assert torch.isfinite(p).all()
+
+
+class _Narrow(torch.nn.Module):
+    def __init__(self, n_components, out):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_components, out)
+
+    def forward(self, z):
+        return self.linear(z)
+
+
+class _Pair(_Narrow):
+    def forward(self, z):
+        return self.linear(z), z
+
+
+class _NaN(_Narrow):
+    def forward(self, z):
+        return self.linear(z) * float("nan")
+
+
+@pytest.mark.parametrize(
+    "decoder, message",
+    [
+        (lambda k, n: _Narrow(k, 1), r"tensor of shape \(n, n_features\).*returned "
+                                     r"\(2, 1\), expected \(2, 6\)"),
+        (lambda k, n: _Pair(k, n), "returned tuple, expected"),
+        (lambda k, n: _NaN(k, n), "non-finite values"),
+        (lambda k, n: _Narrow(k + 1, n), "failed on codes of shape"),
+    ],
+    ids=["narrow", "tuple", "nan", "wrong-input-width"],
+)
+def test_decoders_that_do_not_fit_the_data_are_named(estimator, X, decoder, message):
+    estimator.set_params(decoder=decoder)
+    with pytest.raises(ValueError, match=f"decoder=.*{message}"):
+        estimator.fit(X)
+
+
+def test_a_float32_decoder_on_float64_data_is_named(estimator, X):
+    estimator.set_params(decoder=_Float32Decoder)
+    with pytest.raises(ValueError, match="returned torch.float32 for torch.float64"):
+        estimator.fit(X)
+
+
+class _Float32Decoder(_Narrow):
+    def forward(self, z):
+        return self.linear(z.float()).float()
+
+    def to(self, *args, **kwargs):
+        return self  # keeps float32 whatever fit asks
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("n_components", True), ("batch_size", True), ("max_iter", True),
+     ("hidden_layer_sizes", True), ("hidden_layer_sizes", (8, True)),
+     ("learning_rate_init", True)],
+)
+def test_bools_are_not_numbers(estimator, X, name, value):
+    estimator.set_params(**{name: value})
+    with pytest.raises(ValueError, match=f"{name} must be a"):
+        estimator.fit(X)
+
+
+def test_closure_optimizers_are_refused_by_name(estimator, X):
+    estimator.set_params(optimizer=torch.optim.LBFGS)
+    with pytest.raises(ValueError, match="closure.*not provide"):
+        estimator.fit(X)
+
+
+def test_an_optimizer_factory_returning_none_is_refused(X):
+    from skgfe import OneBitAutoencoder
+
+    model = OneBitAutoencoder(4, optimizer=lambda params, lr: None, max_iter=2,
+                              device="cpu", random_state=0)
+    with pytest.raises(TypeError, match="must be a torch optimizer"):
+        model.fit(X)
+
+
+def test_two_threads_cannot_fit_one_estimator(estimator, X, monkeypatch):
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    train_batch = estimator._train_batch
+
+    def slow_train_batch(*args):
+        started.set()
+        release.wait(10)
+        return train_batch(*args)
+
+    estimator._train_batch = slow_train_batch
+    errors = []
+    worker = threading.Thread(target=lambda: estimator.fit(X))
+    worker.start()
+    try:
+        assert started.wait(10)
+        with pytest.raises(RuntimeError, match="already running on this estimator"):
+            estimator.fit(X)
+    finally:
+        release.set()
+        worker.join()
+    assert not errors
+    del estimator._train_batch
+    assert estimator.n_iter_ == estimator.max_iter
+
+
+def test_random_state_none_leaves_numpy_global_rng_alone(estimator, X):
+    estimator.set_params(random_state=None)
+    state = np.random.get_state()[1].copy()
+    estimator.fit(X)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)
+
+
+def test_convergence_warning_points_at_the_users_call(estimator, X):
+    with pytest.warns(ConvergenceWarning) as record:
+        estimator.fit(X)  # the line the warning must name
+    assert record[0].filename == __file__
+
+
+def test_float64_data_on_a_float32_model_is_cast_batch_by_batch(estimator, X):
+    import tracemalloc
+
+    estimator.fit(X.astype(np.float32))
+    X_large = np.random.default_rng(2).uniform(size=(50_000, 6))
+    expected = estimator.transform(X_large[:2000].astype(np.float32))
+    tracemalloc.start()
+    try:
+        codes = estimator.transform(X_large)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < X_large.nbytes / 4  # a float32 copy of X would be half of it
+    np.testing.assert_array_equal(codes[:2000].astype(np.float32), expected)
