@@ -545,8 +545,8 @@ def run_problem(problem, decoder, args):
         "L_star": L_star,
         "targets": targets,
         "target_definitions": TARGETS,
-        "ref_settings": f"per-sample AMD, ode_order=1, flow_tol=1e-9, "
-        "tau={FREE_TAU:g}, "
+        "ref_settings": "per-sample AMD, ode_order=1, flow_tol=1e-9, "
+        f"tau={FREE_TAU:g}, "
         f"max_steps={problem['ref_max_steps']}, float64",
         "ref_evals_per_sample": mean(ref.n_fev),
         "ref_status": {STATUS_NAMES[i]: int(c) for i, c in enumerate(status) if c},
