@@ -4,10 +4,10 @@ Three ways to encode the same held-out samples from z0 = 0 are compared:
 
 (a) skgfe's per-sample AMD (``solve(..., solver="amd")``), ``ode_order`` 1 and 2;
 (b) a batch-shared AMD written here as a faithful reference of the authors'
-    solver (``shared_amd`` below; method.md section 3 and k-flouris/gfe
-    ``torchdiffeq-master-amd/torchdiffeq/_impl/amd.py``): one step size for the
-    whole batch, a trial accepted only if every sample passes the test, three
-    decoder passes per trial, the windowed stopping rule on the batch-mean loss;
+    solver (``shared_amd`` in ``_authors_amd.py``; method.md section 3): one step
+    size for the whole batch, a trial accepted only if every sample passes the
+    test, three decoder passes per trial, the windowed stopping rule on the
+    batch-mean loss;
 (c) fixed-step RK4 (``solve(..., solver="rk4")``) on the first-order flow.
 
 The "converged" loss l*_i of every sample is that of per-sample AMD with
@@ -25,7 +25,8 @@ default settings is reported too.
 
 Run ``python benchmarks/bench_solvers.py`` (a few minutes) or ``--quick`` (a
 smoke test); ``--device cuda`` on a GPU. Results: ``--out`` (default
-``benchmarks/results/``), files ``solvers.json`` and ``solvers.md``.
+``benchmarks/results/``), files ``solvers.json`` and ``solvers.md``; the text of
+the Markdown comes from ``_solvers_report.py``.
 """
 
 import os
@@ -36,214 +37,35 @@ import os
 # already in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import argparse  # noqa: E402
-import copy  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import copy
+import json
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
 
-from _common import machine_info, sync, timed  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent))
+from _authors_amd import SHARED_DEFAULTS, shared_amd, value_and_grad
+from _common import machine_info, sync, timed
+from _solvers_report import METHODS, TARGETS, markdown
 
-from skgfe import GradientFlowEncoder  # noqa: E402
-from skgfe._flows import LatentObjective  # noqa: E402
-from skgfe._losses import LOSSES  # noqa: E402
-from skgfe._solvers import STATUS_NAMES, solve  # noqa: E402
+from skgfe import GradientFlowEncoder
+from skgfe._losses import LOSSES
+from skgfe._solvers import STATUS_NAMES, solve
 
 TARGET_REL = 0.01
 # Flow time for the reference and for the sweeps of step budgets and tolerances:
 # effectively unlimited, so that a method is stopped by its own knob and not by
 # tau (the estimator's default tau = 1e4 binds on slowly converging decoders).
 FREE_TAU = 1e12
-TARGETS = {
-    "loss": "mean loss <= (1 + 0.01) L*",
-    "excess": "mean loss - L* <= 0.01 (L(z0) - L*)",
-}
-METHODS = {
-    "amd1": "per-sample AMD, order 1",
-    "amd2": "per-sample AMD, order 2",
-    "shared": "batch-shared AMD (authors')",
-    "rk4": "fixed-step RK4",
-}
-
-# --------------------------------------------------------------------------
-# (b) The authors' AMD with one step size per batch (reference implementation)
-# --------------------------------------------------------------------------
-
-# The authors' values (config/config_fmnist.ini, [AMD]; n_shrink 20 as in the brief,
-# their fmnist config has 15).
-SHARED_DEFAULTS = {
-    "sigma": 1e-5,  # AMD_ARMIJO_SIGMA
-    "dt_max": 10.0,  # AMD_DTMAXSTEP, also a factor of the acceptance margin
-    "dt_min": 1.0,  # AMD_DTSTEP: first step and floor of a grown step
-    "shrink": 0.5,  # AMD_DTFACTOR
-    "n_shrink": 20,  # AMD_DTITER: force-accept once dt < shrink ** n_shrink
-    "dt_jump": 10.0,  # AMD_CONV_DTSTEP: flow time credited by a forced acceptance
-    "grow": 1.1,  # hard-coded in their amd.py
-    "p": 0.98,  # AMD_CONV_PERCTAU: losses are recorded once t >= (1 - p) * tau
-    "eps_conv": 1e-5,  # AMD_CONV_GRADDT
-}
-_WINDOW = 5  # their stopping rule looks at the last five recorded losses
-
-
-def _window_slope(hist):
-    """Mean of ``numpy.gradient`` over five values (the rows of ``hist``).
-
-    For a, b, c, d, e at unit spacing numpy.gradient gives
-    [b - a, (c - a)/2, (d - b)/2, (e - c)/2, e - d], whose mean is
-    (1.5 (e - a) - 0.5 (d - b)) / 5.
-    """
-    a, b, _, d, e = hist.unbind(dim=1)
-    return (1.5 * (e - a) - 0.5 * (d - b)) / 5.0
-
-
-def shared_amd(
-    decoder,
-    loss,
-    y,
-    z0,
-    *,
-    group_size=None,
-    tau=1e4,
-    alpha=1.0,
-    max_trials=100_000,
-    record_curve=False,
-    stop_below=None,
-    sync_every=None,
-    **options,
-):
-    """The authors' AMD: one step size per batch, accepted only if all samples pass.
-
-    The rows are split into consecutive groups of ``group_size`` rows (None: one
-    group, the whole batch); each group is one independent batch of the authors'
-    solver. Groups run side by side so that a sweep over many batches costs one
-    loop; the timings call it with one group, as a user would.
-
-    One trial per group, as their ``_adaptive_amd_step``: loss at z (forward
-    pass, not reused from the previous trial), trial ``z1 = z + dt f(z)``, loss at
-    z1 (forward pass), ``f(z1) = -alpha grad l(z1)`` (forward and backward pass).
-    Accept if ``l_i(z) - l_i(z1) >= sigma dt dt_max ||f_i(z1)||^2`` for every row
-    i of the group. Rejected: ``dt *= shrink``. Once ``dt < shrink ** n_shrink``
-    the trial (made with that tiny dt) is accepted whatever its loss and the flow
-    time advances by ``min(dt_jump, tau - t)`` (their "failed to min dist").
-    Accepted: ``dt = min(max(dt_min, grow * step), dt_max, tau - t)``; once
-    ``t >= (1 - p) tau`` the group-mean loss at z1 is recorded, and the group
-    stops when ``|mean(numpy.gradient(last five records))| < eps_conv`` or at
-    ``t = tau``. (Their code caps the next step by tau minus the time *before*
-    the step; here by tau minus the new time, which only matters at t ~ tau.)
-
-    ``max_trials`` caps the trials; ``stop_below`` stops every group once the
-    mean loss over all rows is at most that value (for budget sweeps).
-
-    Returns
-    -------
-    dict with ``z``, ``loss`` (per row, at the final z, known without an extra
-    pass), ``n_fev`` (per row: 1 for f(z0), then 3 per trial of its group),
-    ``trials``, ``accepted``, ``forced`` (forced acceptances) and ``t`` (per
-    group), and with
-    ``record_curve`` ``curve``, the mean loss over all rows after each trial.
-    """
-    unknown = set(options) - set(SHARED_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown shared_amd options {sorted(unknown)}")
-    opts = {**SHARED_DEFAULTS, **options}
-    objective = LatentObjective(decoder, loss)
-    n = z0.shape[0]
-    size = n if group_size is None else group_size
-    if n % size:
-        raise ValueError(f"{n} rows do not split into groups of {size}")
-    n_groups = n // size
-    device, dtype = z0.device, z0.dtype
-    f64 = {"dtype": torch.float64, "device": device}
-    sync_every = sync_every or (16 if device.type == "cuda" else 1)
-
-    def rows(per_group):  # (n_groups,) -> (n,)
-        return per_group.repeat_interleave(size)
-
-    z = z0.clone()
-    current, grad = objective.value_and_grad(z, y)  # their before_integrate: f(z0)
-    f = -alpha * grad
-    dt = torch.full((n_groups,), opts["dt_min"], **f64)
-    t = torch.zeros(n_groups, **f64)
-    hist = torch.zeros(n_groups, _WINDOW, **f64)
-    n_rec = torch.zeros(n_groups, dtype=torch.long, device=device)
-    trials = torch.zeros_like(n_rec)
-    forced_count = torch.zeros_like(n_rec)
-    accepted = torch.zeros_like(n_rec)
-    done = torch.zeros(n_groups, dtype=torch.bool, device=device)
-    dt_floor = opts["shrink"] ** opts["n_shrink"]
-    record_from = (1.0 - opts["p"]) * tau
-    curve = []
-
-    k = 0
-    while k < max_trials:
-        running = ~done
-        with torch.no_grad():
-            loss0 = objective.value(z, y)  # pass 1: loss at z
-            dt_rows = rows(dt).to(dtype)
-            z1 = z + dt_rows[:, None] * f
-            loss1 = objective.value(z1, y)  # pass 2: loss at z1
-        _, grad1 = objective.value_and_grad(z1, y)  # pass 3: f(z1)
-        f1 = -alpha * grad1
-        lhs = loss0 - loss1
-        rhs = opts["sigma"] * dt_rows * opts["dt_max"] * f1.square().sum(dim=1)
-        passed = (lhs >= rhs).view(n_groups, size).all(dim=1)
-        forced = (dt < dt_floor) & running
-        accept = (passed | forced) & running
-        advance = torch.where(forced, torch.clamp(tau - t, max=opts["dt_jump"]), dt)
-        t_new = torch.where(accept, t + advance, t)
-        grown = torch.clamp(
-            opts["grow"] * advance, min=opts["dt_min"], max=opts["dt_max"]
-        )
-        grown = torch.minimum(grown, tau - t_new)
-        dt = torch.where(accept, grown, torch.where(running, opts["shrink"] * dt, dt))
-        accept_rows = rows(accept)
-        z = torch.where(accept_rows[:, None], z1, z)
-        f = torch.where(accept_rows[:, None], f1, f)
-        current = torch.where(accept_rows, loss1, loss0)
-        t = t_new
-        trials += running
-        forced_count += forced
-        accepted += accept
-        # The windowed stopping rule on the group-mean loss.
-        record = accept & (t_new >= record_from)
-        group_mean = loss1.view(n_groups, size).mean(dim=1).to(torch.float64)
-        shifted = torch.cat([hist[:, 1:], group_mean[:, None]], dim=1)
-        hist = torch.where(record[:, None], shifted, hist)
-        n_rec += record
-        converged = (
-            record & (n_rec >= _WINDOW) & (_window_slope(hist).abs() < opts["eps_conv"])
-        )
-        done = done | converged | (running & (t >= tau * (1 - 1e-12)))
-        mean_now = current.mean()
-        if record_curve:
-            curve.append(mean_now)
-        if stop_below is not None:
-            done = done | (mean_now <= stop_below)
-        k += 1
-        # One host sync per `sync_every` trials; trials of a finished group are
-        # masked no-ops, so the result does not depend on sync_every.
-        if k % sync_every == 0 and bool(done.all()):
-            break
-    out = {
-        "z": z,
-        "loss": current,
-        "n_fev": 1 + 3 * rows(trials),
-        "trials": trials,
-        "forced": forced_count,
-        "accepted": accepted,
-        "t": t,
-    }
-    if record_curve:
-        out["curve"] = torch.stack(curve) if curve else current.mean()[None]
-    return out
-
 
 # --------------------------------------------------------------------------
 # helpers
@@ -287,7 +109,7 @@ def polish_lbfgs(decoder, loss, y, z, max_eval):
         after = loss(decoder(z), y)
     # Never let the polish make a row worse (L-BFGS on the sum could, in theory).
     after = torch.minimum(after, before)
-    _, grad = LatentObjective(decoder, loss).value_and_grad(z.detach(), y)
+    _, grad = value_and_grad(decoder, loss, z.detach(), y)
     return after, {
         "n_eval": count[0],
         "max_code_change": float((z.detach() - start).norm(dim=1).max()),
@@ -298,11 +120,19 @@ def polish_lbfgs(decoder, loss, y, z, max_eval):
 
 
 def mean(x):
+    """Mean of a tensor as a Python float, accumulated in float64."""
     return float(x.double().mean())
 
 
 def batches(n, size):
+    """Consecutive slices of at most ``size`` rows covering ``n`` rows."""
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def status_counts(status):
+    """``{status name: count}`` of a SolveResult's per-row status codes."""
+    codes, counts = np.unique(status.cpu().numpy(), return_counts=True)
+    return {STATUS_NAMES[int(s)]: int(c) for s, c in zip(codes, counts, strict=True)}
 
 
 # --------------------------------------------------------------------------
@@ -489,67 +319,70 @@ def train(problem, args):
 
 
 # --------------------------------------------------------------------------
-# the benchmark of one problem
+# the benchmark of one problem: reference, sweeps, timings, defaults
 # --------------------------------------------------------------------------
 
 
-def run_problem(problem, decoder, args):
-    name, grid = problem["name"], problem["grid"]
-    device = torch.device(args.device)
-    loss = LOSSES[problem["params"]["loss"]][0]
-    y = torch.as_tensor(problem["X_test"], device=device)
-    n = y.shape[0]
-    d = problem["params"]["n_components"]
-    z0 = torch.zeros(n, d, device=device, dtype=y.dtype)
-    batch_sizes = problem["batch_sizes"]
-    t_problem = time.perf_counter()
+@dataclass
+class Case:
+    """A trained decoder, its loss and the held-out rows ``y``, encoded from ``z0``."""
 
-    def log(msg):
-        print(f"[{name} {time.perf_counter() - t_problem:5.0f} s] {msg}", flush=True)
+    name: str
+    decoder: torch.nn.Module
+    loss: Callable
+    y: torch.Tensor
+    z0: torch.Tensor
+    started: float
 
-    # ---- (1) converged loss: per-sample AMD, flow_tol 1e-9, in float64, then
-    # L-BFGS from its end point, for flows that AMD has not finished in max_steps.
-    dec64 = copy.deepcopy(decoder).double()
-    ref = solve(
-        dec64,
-        loss,
-        y.double(),
-        z0.double(),
-        solver="amd",
-        tol=1e-9,
-        tau=FREE_TAU,
-        max_steps=problem["ref_max_steps"],
-    )
-    ref2 = solve(
-        dec64,
-        loss,
-        y.double(),
-        z0.double(),
-        solver="amd",
-        ode_order=2,
-        tol=1e-9,
-        tau=FREE_TAU,
-        max_steps=problem["ref_max_steps"],
-    )
-    l_star, polish = polish_lbfgs(dec64, loss, y.double(), ref.z, args.polish_iter)
+    def log(self, msg):
+        elapsed = time.perf_counter() - self.started
+        print(f"[{self.name} {elapsed:5.0f} s] {msg}", flush=True)
+
+
+def rel(reference, mean_loss):
+    """Mean loss relative to L*: (L - L*) / L*."""
+    return (mean_loss - reference["L_star"]) / reference["L_star"]
+
+
+def excess_frac(reference, mean_loss):
+    """Share of the initial excess left: (L - L*) / (L(z0) - L*)."""
+    return (mean_loss - reference["L_star"]) / (reference["L0"] - reference["L_star"])
+
+
+def compute_reference(case, problem, args):
+    """The converged loss L* and the two targets.
+
+    Per-sample AMD at flow_tol 1e-9 and unlimited flow time in float64 (orders
+    1 and 2), then L-BFGS from the order-1 end point, for flows that AMD has not
+    finished in max_steps. Returns the ``reference`` record and the per-row
+    converged losses l*_i.
+    """
+    dec64 = copy.deepcopy(case.decoder).double()
+    y64, z064 = case.y.double(), case.z0.double()
+    settings = {
+        "solver": "amd",
+        "tol": 1e-9,
+        "tau": FREE_TAU,
+        "max_steps": problem["ref_max_steps"],
+    }
+    ref = solve(dec64, case.loss, y64, z064, **settings)
+    ref2 = solve(dec64, case.loss, y64, z064, ode_order=2, **settings)
+    l_star, polish = polish_lbfgs(dec64, case.loss, y64, ref.z, args.polish_iter)
     L_star = mean(l_star)
-    L0 = mean(loss(decoder(z0), y))
+    L0 = mean(case.loss(case.decoder(case.z0), case.y))
     targets = {
         "loss": (1 + TARGET_REL) * L_star,
         "excess": L_star + TARGET_REL * (L0 - L_star),
     }
-    strict = min(targets.values())  # the lower mean loss: reached last
-    status = np.bincount(ref.status.cpu().numpy(), minlength=5)
     reference = {
         "L0": L0,
         "L_star": L_star,
         "targets": targets,
         "target_definitions": TARGETS,
         "ref_settings": f"per-sample AMD, ode_order=1, flow_tol=1e-9, "
-        "tau={FREE_TAU:g}, "
-        f"max_steps={problem['ref_max_steps']}, float64",
+        f"tau={FREE_TAU:g}, max_steps={problem['ref_max_steps']}, float64",
         "ref_evals_per_sample": mean(ref.n_fev),
-        "ref_status": {STATUS_NAMES[i]: int(c) for i, c in enumerate(status) if c},
+        "ref_status": status_counts(ref.status),
         "ref_amd_mean_loss_before_polish": mean(ref.loss),
         "polish": polish,
         "ref_order2_mean_loss": mean(ref2.loss),
@@ -557,170 +390,175 @@ def run_problem(problem, decoder, args):
         "order2_minus_order1_per_sample_max": float((ref2.loss - ref.loss).max()),
         "order2_minus_order1_per_sample_min": float((ref2.loss - ref.loss).min()),
     }
-    log(
+    case.log(
         f"L(z0)={L0:.5f}  L*={L_star:.5f} (AMD {mean(ref.loss):.5f} after "
         f"{reference['ref_evals_per_sample']:.0f} evals/sample, "
-        f"{reference['ref_status']}; "
-        f"L-BFGS polish moved codes by <= {polish['max_code_change']:.3g})  order-2 "
-        "ref "
+        f"{reference['ref_status']}; L-BFGS polish moved codes by <= "
+        f"{polish['max_code_change']:.3g})  order-2 ref "
         f"{reference['ref_order2_mean_loss']:.5f}  targets: loss <= "
-        f"{targets['loss']:.5f}, "
-        f"excess <= {targets['excess']:.5f}"
+        f"{targets['loss']:.5f}, excess <= {targets['excess']:.5f}"
+    )
+    return reference, l_star
+
+
+def amd_run(case, order, tol, max_steps, rows=slice(None)):
+    """skgfe's per-sample AMD on ``rows`` with unlimited flow time."""
+    return solve(
+        case.decoder,
+        case.loss,
+        case.y[rows],
+        case.z0[rows],
+        ode_order=order,
+        solver="amd",
+        tol=tol,
+        tau=FREE_TAU,
+        max_steps=max_steps,
     )
 
-    def rel(mean_loss):
-        return (mean_loss - L_star) / L_star
 
-    def excess_frac(mean_loss):
-        return (mean_loss - L_star) / (L0 - L_star)
+def sweep_amd(case, order, grid, strict, max_steps):
+    """Per-sample AMD of ``order``: a flow_tol sweep, then a step-budget sweep.
 
-    # ---- (2) sweeps: cost (evals/sample) and mean loss of each setting, all rows
-    def amd_run(order, tol, max_steps, rows=slice(None)):
-        return solve(
-            decoder,
-            loss,
-            y[rows],
-            z0[rows],
-            ode_order=order,
-            solver="amd",
-            tol=tol,
-            tau=FREE_TAU,
-            max_steps=max_steps,
-        )
+    The flow_tol sweep runs at ``max_steps``, the budget sweep at flow_tol = 0.
+    Each stops at the first setting whose mean loss reaches ``strict`` (the lower
+    target): tighter settings only cost more. Returns the entries.
+    """
 
-    def amd_stats(r):
+    def entry(knob, tol, steps):
+        r = amd_run(case, order, tol, steps)
         return {
+            "knob": knob,
+            "flow_tol": tol,
+            "max_steps": steps,
+            "mean_loss": mean(r.loss),
+            "evals": mean(r.n_fev),
+            "max_evals": int(r.n_fev.max()),
             "mean_t": mean(r.t),
             "rejected_fraction": 1 - mean(r.n_steps) / mean(r.n_fev - 1),
         }
 
-    sweeps = {}
-    for order in (1, 2):
-        entries = []
-        for tol in grid["amd_tol"]:
-            r = amd_run(order, tol, args.amd_max_steps)
-            entries.append(
-                {
-                    "knob": "flow_tol",
-                    "flow_tol": tol,
-                    "max_steps": args.amd_max_steps,
-                    "mean_loss": mean(r.loss),
-                    "evals": mean(r.n_fev),
-                    "max_evals": int(r.n_fev.max()),
-                    **amd_stats(r),
-                }
-            )
-            if entries[-1]["mean_loss"] <= strict:
-                break  # tighter tolerances only cost more
-        for budget in grid["amd_budget"]:
-            r = amd_run(order, 0.0, budget)
-            entries.append(
-                {
-                    "knob": "max_steps",
-                    "flow_tol": 0.0,
-                    "max_steps": budget,
-                    "mean_loss": mean(r.loss),
-                    "evals": mean(r.n_fev),
-                    "max_evals": int(r.n_fev.max()),
-                    **amd_stats(r),
-                }
-            )
+    entries = []
+    for knob, settings in (
+        ("flow_tol", [(tol, max_steps) for tol in grid["amd_tol"]]),
+        ("max_steps", [(0.0, budget) for budget in grid["amd_budget"]]),
+    ):
+        for tol, steps in settings:
+            entries.append(entry(knob, tol, steps))
             if entries[-1]["mean_loss"] <= strict:
                 break
-        sweeps[f"amd{order}"] = entries
-    log("per-sample AMD sweeps done")
+    return entries
 
-    shared_sweeps = {}
-    default_shared = {}
+
+def sweep_shared(case, b, grid, targets):
+    """The authors' batch-shared AMD in batches of ``b`` rows.
+
+    An eps_conv sweep at the authors' tau (stopped once the lower target is
+    reached at eps_conv <= their default), then one run with a pure trial budget
+    (eps_conv = 0, unlimited flow time) whose loss curve gives the fewest trials
+    that reach each target. Returns the entries and the record of the authors'
+    default settings.
+    """
+    strict = min(targets.values())
     shared_tau = grid.get("shared_tau", 1e4)  # the authors' tau, except in --quick
-    for b in batch_sizes:
-        entries = []
-        eps_grid = list(grid["shared_eps"])
-        for eps in eps_grid:
-            r = shared_amd(
-                decoder, loss, y, z0, group_size=b, eps_conv=eps, tau=shared_tau
-            )
-            entries.append(
-                {
-                    "knob": "eps_conv",
-                    "eps_conv": eps,
-                    "max_trials": None,
-                    "tau": shared_tau,
-                    "mean_loss": mean(r["loss"]),
-                    "evals": mean(r["n_fev"]),
-                    "max_evals": int(r["n_fev"].max()),
-                    "forced_per_batch": mean(r["forced"]),
-                }
-            )
-            if eps == SHARED_DEFAULTS["eps_conv"]:
-                default_shared[b] = entries[-1]
-            if (
-                entries[-1]["mean_loss"] <= strict
-                and eps <= SHARED_DEFAULTS["eps_conv"]
-            ):
-                break
-        if b not in default_shared:
-            r = shared_amd(decoder, loss, y, z0, group_size=b, tau=shared_tau)
-            default_shared[b] = {
-                "mean_loss": mean(r["loss"]),
-                "evals": mean(r["n_fev"]),
-                "forced_per_batch": mean(r["forced"]),
-            }
-        # A pure trial budget (eps_conv = 0): the loss after k trials, for every k.
+    entries = []
+    default = None
+    for eps in grid["shared_eps"]:
         r = shared_amd(
-            decoder,
-            loss,
-            y,
-            z0,
+            case.decoder,
+            case.loss,
+            case.y,
+            case.z0,
             group_size=b,
-            eps_conv=0.0,
-            tau=FREE_TAU,
-            max_trials=grid["shared_budget"],
-            record_curve=True,
-            stop_below=strict,
+            eps_conv=eps,
+            tau=shared_tau,
         )
-        curve = r["curve"].double().cpu().numpy()
-        for value in targets.values():
-            hits = np.flatnonzero(curve <= value)
-            if hits.size:
-                k = int(hits[0]) + 1
-                entries.append(
-                    {
-                        "knob": "max_trials",
-                        "eps_conv": 0.0,
-                        "max_trials": k,
-                        "tau": FREE_TAU,
-                        "mean_loss": float(curve[k - 1]),
-                        "evals": 1 + 3 * k,
-                    }
-                )
         entries.append(
             {
-                "knob": "max_trials",
-                "eps_conv": 0.0,
-                "max_trials": len(curve),
-                "tau": FREE_TAU,
-                "mean_loss": float(curve[-1]),
-                "evals": 1 + 3 * len(curve),
-                "budget_run": True,
-                "mean_t": mean(r["t"]),
-                "rejected_fraction": 1
-                - float(r["accepted"].sum()) / max(1, int(r["trials"].sum())),
+                "knob": "eps_conv",
+                "eps_conv": eps,
+                "max_trials": None,
+                "tau": shared_tau,
+                "mean_loss": mean(r["loss"]),
+                "evals": mean(r["n_fev"]),
+                "max_evals": int(r["n_fev"].max()),
+                "forced_per_batch": mean(r["forced"]),
             }
         )
-        shared_sweeps[b] = entries
-        log(f"batch-shared AMD sweep, batch {b} done")
-    sweeps["shared"] = {str(b): e for b, e in shared_sweeps.items()}
+        if eps == SHARED_DEFAULTS["eps_conv"]:
+            default = entries[-1]
+        if entries[-1]["mean_loss"] <= strict and eps <= SHARED_DEFAULTS["eps_conv"]:
+            break
+    if default is None:
+        r = shared_amd(
+            case.decoder, case.loss, case.y, case.z0, group_size=b, tau=shared_tau
+        )
+        default = {
+            "mean_loss": mean(r["loss"]),
+            "evals": mean(r["n_fev"]),
+            "forced_per_batch": mean(r["forced"]),
+        }
+    # A pure trial budget (eps_conv = 0): the loss after k trials, for every k.
+    r = shared_amd(
+        case.decoder,
+        case.loss,
+        case.y,
+        case.z0,
+        group_size=b,
+        eps_conv=0.0,
+        tau=FREE_TAU,
+        max_trials=grid["shared_budget"],
+        record_curve=True,
+        stop_below=strict,
+    )
+    curve = r["curve"].double().cpu().numpy()
+    for value in targets.values():
+        hits = np.flatnonzero(curve <= value)
+        if hits.size:
+            k = int(hits[0]) + 1
+            entries.append(
+                {
+                    "knob": "max_trials",
+                    "eps_conv": 0.0,
+                    "max_trials": k,
+                    "tau": FREE_TAU,
+                    "mean_loss": float(curve[k - 1]),
+                    "evals": 1 + 3 * k,
+                }
+            )
+    trials = max(1, int(r["trials"].sum()))
+    entries.append(
+        {
+            "knob": "max_trials",
+            "eps_conv": 0.0,
+            "max_trials": len(curve),
+            "tau": FREE_TAU,
+            "mean_loss": float(curve[-1]),
+            "evals": 1 + 3 * len(curve),
+            "budget_run": True,
+            "mean_t": mean(r["t"]),
+            "rejected_fraction": 1 - float(r["accepted"].sum()) / trials,
+        }
+    )
+    return entries, default
 
-    # RK4: one run per step size gives the loss after every number of steps.
-    rk4_entries = []
+
+def sweep_rk4(case, grid, targets):
+    """Fixed-step RK4: one recorded run per step size in ``grid["rk4_h"]``.
+
+    A run of ``cap`` steps gives the loss after every number of steps, hence the
+    fewest steps that reach each target; once one step size reaches the lower
+    target, larger step budgets cannot win and the cap shrinks. Returns the
+    entries.
+    """
+    strict = min(targets.values())
+    entries = []
     cap = grid["rk4_steps"]
     for h in grid["rk4_h"]:
         r = solve(
-            decoder,
-            loss,
-            y,
-            z0,
+            case.decoder,
+            case.loss,
+            case.y,
+            case.z0,
             solver="rk4",
             step_size=h,
             tau=h * cap,
@@ -728,15 +566,9 @@ def run_problem(problem, decoder, args):
             record=True,
         )
         # records[k].loss is the loss before step k: keep those after 1..cap steps.
-        curve = (
-            torch.stack(
-                [rec.loss.double().mean() for rec in r.trajectory.records[1:]]
-                + [r.loss.double().mean()]
-            )
-            .cpu()
-            .numpy()
-        )
-        rk4_entries.append(
+        losses = [rec.loss.double().mean() for rec in r.trajectory.records[1:]]
+        curve = torch.stack([*losses, r.loss.double().mean()]).cpu().numpy()
+        entries.append(
             {
                 "knob": "steps",
                 "step_size": h,
@@ -751,7 +583,7 @@ def run_problem(problem, decoder, args):
             hits = np.flatnonzero(np.isfinite(curve) & (curve <= value))
             if hits.size:
                 k = int(hits[0]) + 1
-                rk4_entries.append(
+                entries.append(
                     {
                         "knob": "steps",
                         "step_size": h,
@@ -762,19 +594,19 @@ def run_problem(problem, decoder, args):
                     }
                 )
                 if value == strict:
-                    cap = min(cap, k)  # larger budgets cannot win any more
-    sweeps["rk4"] = rk4_entries
-    log("RK4 sweep done")
+                    cap = min(cap, k)
+    return entries
 
-    def cheapest(entries, value):
-        ok = [
-            e
-            for e in entries
-            if np.isfinite(e["mean_loss"]) and e["mean_loss"] <= value
-        ]
-        return min(ok, key=lambda e: e["evals"]) if ok else None
 
-    chosen = {
+def cheapest(entries, value):
+    """The entry with the fewest evaluations whose mean loss is <= ``value``."""
+    ok = [e for e in entries if np.isfinite(e["mean_loss"]) and e["mean_loss"] <= value]
+    return min(ok, key=lambda e: e["evals"]) if ok else None
+
+
+def choose(sweeps, shared_sweeps, targets):
+    """Per target, the cheapest swept setting of every method and batch size."""
+    return {
         key: {
             "amd1": cheapest(sweeps["amd1"], value),
             "amd2": cheapest(sweeps["amd2"], value),
@@ -784,70 +616,84 @@ def run_problem(problem, decoder, args):
         for key, value in targets.items()
     }
 
-    # ---- timing of the chosen settings at every batch size
-    def encode(key, setting, b, rows):
-        """Encode ``rows`` in consecutive batches of ``b`` rows with one method."""
-        parts = []
-        for s in batches(rows.stop - rows.start, b):
-            part = slice(s.start + rows.start, s.stop + rows.start)
-            if key in ("amd1", "amd2"):
-                r = amd_run(
-                    int(key[-1]), setting["flow_tol"], setting["max_steps"], part
-                )
-                parts.append((r.z, r.loss, r.n_fev))
-            elif key == "shared":
-                kwargs = {"eps_conv": setting["eps_conv"], "tau": setting["tau"]}
-                if setting["max_trials"] is not None:
-                    kwargs["max_trials"] = setting["max_trials"]
-                r = shared_amd(decoder, loss, y[part], z0[part], **kwargs)
-                parts.append((r["z"], r["loss"], r["n_fev"]))
-            else:
-                r = solve(
-                    decoder,
-                    loss,
-                    y[part],
-                    z0[part],
-                    solver="rk4",
-                    step_size=setting["step_size"],
-                    tau=setting["tau"],
-                    max_steps=setting["steps"],
-                )
-                parts.append((r.z, r.loss, r.n_fev))
-        return tuple(torch.cat(column) for column in zip(*parts, strict=True))
 
-    # Warm-up: first calls of every code path (allocations, autograd set-up).
+def encode(case, key, setting, b, rows):
+    """Encode ``rows`` in consecutive batches of ``b`` rows with one method.
+
+    Returns the codes, the losses and the evaluations per row.
+    """
+    parts = []
+    for s in batches(rows.stop - rows.start, b):
+        part = slice(s.start + rows.start, s.stop + rows.start)
+        if key in ("amd1", "amd2"):
+            order = int(key[-1])
+            r = amd_run(case, order, setting["flow_tol"], setting["max_steps"], part)
+            parts.append((r.z, r.loss, r.n_fev))
+        elif key == "shared":
+            kwargs = {"eps_conv": setting["eps_conv"], "tau": setting["tau"]}
+            if setting["max_trials"] is not None:
+                kwargs["max_trials"] = setting["max_trials"]
+            r = shared_amd(
+                case.decoder, case.loss, case.y[part], case.z0[part], **kwargs
+            )
+            parts.append((r["z"], r["loss"], r["n_fev"]))
+        else:
+            r = solve(
+                case.decoder,
+                case.loss,
+                case.y[part],
+                case.z0[part],
+                solver="rk4",
+                step_size=setting["step_size"],
+                tau=setting["tau"],
+                max_steps=setting["steps"],
+            )
+            parts.append((r.z, r.loss, r.n_fev))
+    return tuple(torch.cat(column) for column in zip(*parts, strict=True))
+
+
+def warm_up(case, batch_sizes, device):
+    """First calls of every code path (allocations, autograd set-up)."""
     for order in (1, 2):
-        amd_run(order, 0.0, 3, slice(0, batch_sizes[-1]))
-    shared_amd(decoder, loss, y, z0, max_trials=3)
-    solve(decoder, loss, y, z0, solver="rk4", step_size=1.0, tau=3.0)
+        amd_run(case, order, 0.0, 3, slice(0, batch_sizes[-1]))
+    shared_amd(case.decoder, case.loss, case.y, case.z0, max_trials=3)
+    solve(
+        case.decoder, case.loss, case.y, case.z0, solver="rk4", step_size=1.0, tau=3.0
+    )
     sync(device)
 
-    timings = []
-    codes = {}
+
+def time_chosen(case, problem, chosen, reference, args, device):
+    """Time each method's cheapest setting per target at every batch size.
+
+    Batch 1 is timed on the first ``batch1_samples`` rows only: its cost per
+    sample is the Python overhead of each trial, the same for every sample.
+    Returns the timing records and the codes, by (target, method, batch size).
+    """
+    n = case.y.shape[0]
+    timings, codes = [], {}
     for target in args.timed_targets:
-        for b in batch_sizes:
-            # Batch 1 is timed on the first rows only: its cost per sample is the
-            # Python overhead of each trial, the same for every sample.
+        for b in problem["batch_sizes"]:
             m = min(n, problem["batch1_samples"]) if b == 1 else n
             rows = slice(0, m)
-            for key in METHODS:
+            for key, label in METHODS.items():
                 setting = chosen[target][f"shared_b{b}" if key == "shared" else key]
                 base = {
                     "target": target,
                     "method": key,
-                    "label": METHODS[key],
+                    "label": label,
                     "batch_size": b,
                 }
                 if setting is None:
-                    log(
-                        f"{target} b={b} {METHODS[key]}: no swept setting reaches the "
+                    case.log(
+                        f"{target} b={b} {label}: no swept setting reaches the "
                         "target; not timed"
                     )
                     timings.append({**base, "reached_target": False})
                     continue
                 seconds, (z, final_loss, fev) = timed(
                     lambda key=key, setting=setting, b=b, rows=rows: encode(
-                        key, setting, b, rows
+                        case, key, setting, b, rows
                     ),
                     device,
                     args.repeats,
@@ -861,8 +707,10 @@ def run_problem(problem, decoder, args):
                     "setting": setting,
                     "n_samples_timed": m,
                     "mean_loss": setting["mean_loss"],
-                    "rel_to_L_star": rel(setting["mean_loss"]),
-                    "fraction_of_initial_excess": excess_frac(setting["mean_loss"]),
+                    "rel_to_L_star": rel(reference, setting["mean_loss"]),
+                    "fraction_of_initial_excess": excess_frac(
+                        reference, setting["mean_loss"]
+                    ),
                     "evals_per_sample": setting["evals"],
                     "mean_loss_timed_rows": mean(final_loss),
                     "evals_per_sample_timed_rows": mean(fev),
@@ -873,107 +721,83 @@ def run_problem(problem, decoder, args):
                     "repeats": len(per_sample),
                 }
                 timings.append(rec)
-                log(
-                    f"{target:6s} b={b:4d} {METHODS[key]:28s} "
-                    f"evals/sample {setting['evals']:7.1f}  ms/sample "
+                case.log(
+                    f"{target:6s} b={b:4d} {label:28s} evals/sample "
+                    f"{setting['evals']:7.1f}  ms/sample "
                     f"{1e3 * rec['sec_per_sample_median']:8.3f} "
                     f"[{1e3 * rec['sec_per_sample_min']:.3f}, "
                     f"{1e3 * rec['sec_per_sample_max']:.3f}]  mean loss "
                     f"{setting['mean_loss']:.5f} ({100 * rec['rel_to_L_star']:+.2f} % "
                     "of L*)"
                 )
+    return timings, codes
 
-    # Per-sample AMD must give the same codes whatever the batch size.
+
+def batch_checks(codes, timed_targets, batch_sizes):
+    """Per-sample AMD must give the same codes whatever the batch size."""
     checks = {}
-    for target in args.timed_targets:
+    first, last = batch_sizes[0], batch_sizes[-1]
+    for target in timed_targets:
         for key in ("amd1", "amd2"):
-            small, big = (target, key, batch_sizes[0]), (target, key, batch_sizes[-1])
+            small, big = (target, key, first), (target, key, last)
             if small in codes and big in codes:
                 z_small = codes[small]
-                checks[
-                    f"{key}_{target}_max_abs_code_diff_batch{batch_sizes[0]}_vs_"
-                    f"batch{batch_sizes[-1]}"
-                ] = float((z_small - codes[big][: z_small.shape[0]]).abs().max())
+                diff = (z_small - codes[big][: z_small.shape[0]]).abs().max()
+                name = f"{key}_{target}_max_abs_code_diff_batch{first}_vs_batch{last}"
+                checks[name] = float(diff)
+    return checks
 
-    # ---- (3) every method at its default settings (all rows in one batch)
+
+def run_defaults(case, problem, reference, l_star, default_shared, shared_tau, device):
+    """Every method at its default settings, all rows in one batch.
+
+    Per-sample AMD at the estimator's defaults; the authors' AMD from its
+    eps_conv sweep; RK4 (step 1, tau 1e4) on the first ``rk4_default_samples``
+    rows only, as it costs 40,001 decoder passes per sample.
+    """
     defaults = []
 
-    def add_default(key, label, settings, loss_values, fev, status=None, extra=None):
-        rec = {
-            "method": key,
-            "label": label,
-            "settings": settings,
-            "mean_loss": mean(loss_values),
-            "rel_to_L_star": rel(mean(loss_values)),
-            "fraction_of_initial_excess": excess_frac(mean(loss_values)),
-            "evals_per_sample": mean(fev),
-        }
-        if status is not None:
-            counts = np.bincount(status.cpu().numpy(), minlength=5)
-            rec["status"] = {STATUS_NAMES[i]: int(c) for i, c in enumerate(counts) if c}
-        rec.update(extra or {})
-        defaults.append(rec)
+    def add(key, settings, r, extra=None):
+        loss = mean(r.loss)
+        defaults.append(
+            {
+                "method": key,
+                "label": METHODS[key],
+                "settings": settings,
+                "mean_loss": loss,
+                "rel_to_L_star": rel(reference, loss),
+                "fraction_of_initial_excess": excess_frac(reference, loss),
+                "evals_per_sample": mean(r.n_fev),
+                "status": status_counts(r.status),
+                **(extra or {}),
+            }
+        )
 
     for order in (1, 2):
-        r = solve(decoder, loss, y, z0, ode_order=order, solver="amd")
-        add_default(
-            f"amd{order}",
-            METHODS[f"amd{order}"],
-            "flow_tol=1e-4, max_flow_steps=1000, step_size=1, tau=1e4",
-            r.loss,
-            r.n_fev,
-            r.status,
+        r = solve(
+            case.decoder, case.loss, case.y, case.z0, ode_order=order, solver="amd"
         )
-    for b in batch_sizes:
-        e = default_shared[b]
+        add(
+            f"amd{order}", "flow_tol=1e-4, max_flow_steps=1000, step_size=1, tau=1e4", r
+        )
+    for b, e in default_shared.items():
         defaults.append(
             {
                 "method": "shared",
                 "label": f"batch-shared AMD, batch {b}",
                 "settings": "authors' config: sigma 1e-5, dt_max 10, dt_min 1, "
-                "n_shrink 20, "
-                f"dt_jump 10, p 0.98, eps_conv 1e-5, tau {shared_tau:g}",
+                "n_shrink 20, dt_jump 10, p 0.98, eps_conv 1e-5, "
+                f"tau {shared_tau:g}",
                 "mean_loss": e["mean_loss"],
-                "rel_to_L_star": rel(e["mean_loss"]),
-                "fraction_of_initial_excess": excess_frac(e["mean_loss"]),
+                "rel_to_L_star": rel(reference, e["mean_loss"]),
+                "fraction_of_initial_excess": excess_frac(reference, e["mean_loss"]),
                 "evals_per_sample": e["evals"],
                 "batch_size": b,
                 "forced_acceptances_per_batch": e["forced_per_batch"],
             }
         )
-    m = min(n, problem["rk4_default_samples"])
-    if m:
-        start = time.perf_counter()
-        r = solve(
-            decoder,
-            loss,
-            y[:m],
-            z0[:m],
-            solver="rk4",
-            step_size=1.0,
-            tau=1e4,
-            max_steps=10_000,
-        )
-        sync(device)
-        L_star_rows = mean(l_star[:m])
-        L0_rows = mean(loss(decoder(z0[:m]), y[:m]))
-        add_default(
-            "rk4",
-            METHODS["rk4"],
-            "step_size=1, tau=1e4 (10,000 steps); compared with L* of the same rows",
-            r.loss,
-            r.n_fev,
-            r.status,
-            {
-                "n_samples": m,
-                "seconds_per_sample": (time.perf_counter() - start) / m,
-                # Compared with L* of the same rows, not of all rows.
-                "rel_to_L_star": (mean(r.loss) - L_star_rows) / L_star_rows,
-                "fraction_of_initial_excess": (mean(r.loss) - L_star_rows)
-                / (L0_rows - L_star_rows),
-            },
-        )
-    else:
+    m = min(case.y.shape[0], problem["rk4_default_samples"])
+    if not m:
         defaults.append(
             {
                 "method": "rk4",
@@ -983,10 +807,84 @@ def run_problem(problem, decoder, args):
                 "(40,001 decoder passes per sample)",
             }
         )
-    log("defaults done")
+        return defaults
+    y, z0 = case.y[:m], case.z0[:m]
+    start = time.perf_counter()
+    r = solve(
+        case.decoder,
+        case.loss,
+        y,
+        z0,
+        solver="rk4",
+        step_size=1.0,
+        tau=1e4,
+        max_steps=10_000,
+    )
+    sync(device)
+    seconds = time.perf_counter() - start
+    # Compared with L* and L(z0) of the same rows, not of all rows.
+    rows_ref = {"L_star": mean(l_star[:m]), "L0": mean(case.loss(case.decoder(z0), y))}
+    add(
+        "rk4",
+        "step_size=1, tau=1e4 (10,000 steps); compared with L* of the same rows",
+        r,
+        {
+            "n_samples": m,
+            "seconds_per_sample": seconds / m,
+            "rel_to_L_star": rel(rows_ref, mean(r.loss)),
+            "fraction_of_initial_excess": excess_frac(rows_ref, mean(r.loss)),
+        },
+    )
+    return defaults
+
+
+def run_problem(problem, decoder, args):
+    """Reference, sweeps, timings of the cheapest settings and defaults of one problem.
+
+    Returns the problem's record of ``solvers.json``.
+    """
+    device = torch.device(args.device)
+    y = torch.as_tensor(problem["X_test"], device=device)
+    n, d = y.shape[0], problem["params"]["n_components"]
+    case = Case(
+        name=problem["name"],
+        decoder=decoder,
+        loss=LOSSES[problem["params"]["loss"]][0],
+        y=y,
+        z0=torch.zeros(n, d, device=device, dtype=y.dtype),
+        started=time.perf_counter(),
+    )
+    grid, batch_sizes = problem["grid"], problem["batch_sizes"]
+
+    reference, l_star = compute_reference(case, problem, args)
+    targets = reference["targets"]
+    strict = min(targets.values())  # the lower mean loss: reached last
+
+    sweeps = {
+        f"amd{order}": sweep_amd(case, order, grid, strict, args.amd_max_steps)
+        for order in (1, 2)
+    }
+    case.log("per-sample AMD sweeps done")
+    shared_sweeps, default_shared = {}, {}
+    for b in batch_sizes:
+        shared_sweeps[b], default_shared[b] = sweep_shared(case, b, grid, targets)
+        case.log(f"batch-shared AMD sweep, batch {b} done")
+    sweeps["shared"] = {str(b): e for b, e in shared_sweeps.items()}
+    sweeps["rk4"] = sweep_rk4(case, grid, targets)
+    case.log("RK4 sweep done")
+
+    chosen = choose(sweeps, shared_sweeps, targets)
+    warm_up(case, batch_sizes, device)
+    timings, codes = time_chosen(case, problem, chosen, reference, args, device)
+    checks = batch_checks(codes, args.timed_targets, batch_sizes)
+    shared_tau = grid.get("shared_tau", 1e4)
+    defaults = run_defaults(
+        case, problem, reference, l_star, default_shared, shared_tau, device
+    )
+    case.log("defaults done")
 
     return {
-        "problem": name,
+        "problem": case.name,
         "n_test": n,
         "n_components": d,
         "batch_sizes": batch_sizes,
@@ -996,368 +894,8 @@ def run_problem(problem, decoder, args):
         "defaults": defaults,
         "checks": checks,
         "sweeps": sweeps,
-        "seconds": time.perf_counter() - t_problem,
+        "seconds": time.perf_counter() - case.started,
     }
-
-
-# --------------------------------------------------------------------------
-# report
-# --------------------------------------------------------------------------
-
-
-def describe(setting, key):
-    if setting is None:
-        return "-"
-    if key in ("amd1", "amd2"):
-        if setting["knob"] == "flow_tol":
-            return f"flow_tol={setting['flow_tol']:g}"
-        return f"max_steps={setting['max_steps']} (flow_tol=0)"
-    if key == "shared":
-        if setting["knob"] == "eps_conv":
-            return f"eps_conv={setting['eps_conv']:g}"
-        return f"{setting['max_trials']} trials (eps_conv=0)"
-    return f"h={setting['step_size']:g}, {setting['steps']} steps"
-
-
-def _ms(x):
-    return f"{x * 1e3:.3g}"
-
-
-def rows_at(result, target, b):
-    return {
-        t["method"]: t
-        for t in result["timings"]
-        if t["target"] == target and t["batch_size"] == b and t.get("reached_target")
-    }
-
-
-def ratios(result, target):
-    """Per batch size: each method's cost divided by per-sample AMD (order 1)."""
-    out = {}
-    for b in result["batch_sizes"]:
-        rows = rows_at(result, target, b)
-        if "amd1" not in rows:
-            continue
-        base = rows["amd1"]
-        out[b] = {
-            key: {
-                "evals": r["evals_per_sample"] / base["evals_per_sample"],
-                "seconds": r["sec_per_sample_median"] / base["sec_per_sample_median"],
-            }
-            for key, r in rows.items()
-        }
-    return out
-
-
-def summary_sentences(result, target):
-    ref = result["reference"]
-    rat = ratios(result, target)
-    bs = [b for b in result["batch_sizes"] if b in rat]
-    if not bs:
-        return ["Per-sample AMD did not reach the target in the sweep."]
-    out = []
-    parts = []
-    for b in bs:
-        r = rat[b]
-        bits = []
-        for key in ("shared", "rk4"):
-            name = "batch-shared AMD" if key == "shared" else "RK4"
-            if key in r:
-                bits.append(
-                    f"{name} {r[key]['evals']:.1f}x evals / "
-                    f"{r[key]['seconds']:.1f}x time"
-                )
-            else:
-                bits.append(f"{name} never (no swept setting reached it)")
-        parts.append(f"batch {b}: " + ", ".join(bits))
-    out.append(
-        f"Relative to per-sample AMD (order 1), reaching the '{target}' target "
-        f"({TARGETS[target]}, L* = {ref['L_star']:.4f}) costs: "
-        + "; ".join(parts)
-        + "."
-    )
-    # Who is fastest, per-sample AMD counted as the better of its two orders.
-    losers, ties = [], []
-    for b in bs:
-        rows = rows_at(result, target, b)
-        amd = min(
-            (rows[k] for k in ("amd1", "amd2") if k in rows),
-            key=lambda t: t["sec_per_sample_median"],
-        )
-        for key in ("shared", "rk4"):
-            if key not in rows:
-                continue
-            other = rows[key]
-            overlap = (
-                other["sec_per_sample_min"] <= amd["sec_per_sample_max"]
-                and amd["sec_per_sample_min"] <= other["sec_per_sample_max"]
-            )
-            text = (
-                f"batch {b}: {METHODS[key]} {_ms(other['sec_per_sample_median'])} ms "
-                "vs "
-                f"{_ms(amd['sec_per_sample_median'])} ms"
-            )
-            if other["sec_per_sample_median"] < amd["sec_per_sample_median"]:
-                losers.append(text + (", within the repeat spread" if overlap else ""))
-            elif overlap:
-                ties.append(text)
-    if losers:
-        out.append(
-            "Per-sample AMD is NOT the fastest in wall time at "
-            + "; ".join(losers)
-            + "."
-        )
-    else:
-        out.append(
-            "Per-sample AMD has the lowest median time at every batch size"
-            + (
-                ", but its min-max range overlaps another method's at "
-                + "; ".join(ties)
-                + "."
-                if ties
-                else "."
-            )
-        )
-    # Cost per decoder evaluation explains the gap between evals and seconds.
-    per_eval = []
-    for b in (bs[0], bs[-1]) if len(bs) > 1 else bs:
-        rows = rows_at(result, target, b)
-        bits = [
-            f"{k.replace('amd1', 'AMD-1')} "
-            f"{1e3 * r['sec_per_sample_median'] / r['evals_per_sample']:.3g}"
-            for k, r in rows.items()
-            if k in ("amd1", "shared", "rk4")
-        ]
-        per_eval.append(f"batch {b}: " + ", ".join(bits))
-    out.append(
-        "Milliseconds per sample per decoder evaluation (per pass for the "
-        "batch-shared AMD): " + "; ".join(per_eval) + "."
-    )
-    rows = rows_at(result, target, bs[-1])
-    budget = next(
-        (e for e in result["sweeps"]["shared"][str(bs[-1])] if e.get("budget_run")),
-        None,
-    )
-    if "amd1" in rows and "mean_t" in rows["amd1"]["setting"] and budget:
-        amd = rows["amd1"]["setting"]
-        out.append(
-            "Why: per-sample AMD's steps double after each success (up to 1e4), so "
-            "its "
-            f"{amd['evals']:.0f} evaluations reach a mean flow time of "
-            f"{amd['mean_t']:.3g} "
-            f"({100 * amd['rejected_fraction']:.0f} % of trials rejected); the "
-            "authors' step "
-            "grows by 1.1x from 1 and is capped at dt_max = 10, so in its "
-            "trial-budget run "
-            f"(batch {bs[-1]}) it reached a flow time of {budget['mean_t']:.3g} in "
-            f"{budget['max_trials']} trials ({100 * budget['rejected_fraction']:.0f} % "
-            f"rejected), each trial costing 3 passes."
-        )
-    big = bs[-1]
-    if "amd2" in rat[big]:
-        out.append(
-            f"Second-order AMD needs {rat[big]['amd2']['evals']:.2f}x the evaluations "
-            f"of first-order AMD for this target."
-        )
-    return out
-
-
-def defaults_sentence(result):
-    d_amd = next(d for d in result["defaults"] if d["method"] == "amd1")
-    d_shared = [d for d in result["defaults"] if d["method"] == "shared"]
-    if not d_shared:
-        return ""
-    worst = max(d_shared, key=lambda d: d["rel_to_L_star"])
-    return (
-        f"At default settings per-sample AMD ends {100 * d_amd['rel_to_L_star']:+.2f} "
-        "% "
-        f"from L* with {d_amd['evals_per_sample']:.0f} evaluations per sample; the "
-        f"authors' batch-shared AMD ends {100 * worst['rel_to_L_star']:+.2f} % from L* "
-        f"(its worst batch size, {worst['batch_size']}) with "
-        f"{worst['evals_per_sample']:.0f}."
-    )
-
-
-def markdown(results, info, args):
-    lines = ["# Solver benchmark: per-sample AMD vs batch-shared AMD vs RK4", ""]
-    gpu = f" ({info['gpu']})" if "gpu" in info else ""
-    changed = [line[3:] for line in info["skgfe_uncommitted_changes"]]
-    dirty = f" with uncommitted changes in {', '.join(changed)}" if changed else ""
-    lines += [
-        (
-            "Generated by `python "
-            f"benchmarks/bench_solvers.py{' --quick' if args.quick else ''}` "
-            f"on {info['date']}: {info['cpu_model']} ({info['n_cpus']} CPUs), device "
-            f"`{info['device']}`{gpu}, torch {info['torch']} with "
-            f"{info['torch_threads']} "
-            f"threads (OMP_WAIT_POLICY={info['omp_wait_policy']}), numpy "
-            f"{info['numpy']}, "
-            f"scikit-learn {info['sklearn']}; skgfe at commit {info['git_commit'][:10]}"
-            f"{dirty}. "
-            "Load average (1 min) at start "
-            f"{info['load_average_start'][0]:.1f}, at end "
-            f"{info['load_average_end'][0]:.1f}: "
-            "on a shared machine absolute times are inflated and noisy; compare ratios."
-        ),
-        "",
-        (
-            "L* is the mean over the held-out samples of each sample's converged loss: "
-            "per-sample AMD from z0 = 0 (ode_order 1, flow_tol 1e-9, unlimited flow "
-            "time, "
-            "float64), then L-BFGS from its end point where AMD stopped at max_steps. "
-            "Targets: "
-            f"'loss': {TARGETS['loss']}; 'excess': {TARGETS['excess']}. For every "
-            "method "
-            "the "
-            "stopping knob was swept (per-sample AMD: flow_tol, or max_steps with "
-            "flow_tol=0; "
-            "batch-shared AMD: eps_conv, or a trial budget with eps_conv=0; RK4: step "
-            "size "
-            "and "
-            "number of steps) and the cheapest setting, in decoder evaluations per "
-            "sample, "
-            "that "
-            "reaches the target was timed. Evaluations: one forward+backward pass per "
-            "AMD "
-            "trial, 4 per RK4 step (+1 for the final loss); the authors' AMD is "
-            "charged 3 "
-            "passes "
-            "per trial as in their code (loss at z, loss at z1, gradient at z1; two "
-            "are "
-            "forward-only) + 1. Time: milliseconds per sample, median [min, max] of "
-            f"{args.repeats} repeats after a warm-up (fewer, noted, where the repeats "
-            "of "
-            "one "
-            f"setting would exceed {args.max_config_seconds:g} s); ratios use medians."
-        ),
-        "",
-    ]
-    for res in results:
-        ref = res["reference"]
-        loss_target_share = (ref["targets"]["loss"] - ref["L_star"]) / (
-            ref["L0"] - ref["L_star"]
-        )
-        lines += [
-            (
-                f"## {res['problem']} ({res['n_test']} held-out samples, "
-                f"{res['n_components']}-d codes, loss bce)"
-            ),
-            "",
-            (
-                f"L(z0) = {ref['L0']:.5f}, L* = {ref['L_star']:.5f}. Reference AMD: "
-                f"{ref['ref_amd_mean_loss_before_polish']:.5f} after "
-                f"{ref['ref_evals_per_sample']:.0f} evaluations per sample "
-                f"({', '.join(f'{k} {v}' for k, v in ref['ref_status'].items())}); "
-                "L-BFGS "
-                f"polish: {ref['polish']['n_eval']} evaluations, mean loss "
-                f"-{ref['polish']['mean_loss_drop']:.2e}, codes moved by <= "
-                f"{ref['polish']['max_code_change']:.3g} (largest code norm "
-                f"{ref['polish'].get('max_code_norm', 0):.3g}). Order-2 AMD, same "
-                "settings "
-                f"without polish: {ref['ref_order2_mean_loss']:.5f}. Targets: "
-                f"'loss' <= {ref['targets']['loss']:.5f} "
-                f"(= {100 * loss_target_share:.1f} % of the initial excess), "
-                f"'excess' <= {ref['targets']['excess']:.5f}."
-            ),
-            "",
-        ]
-        for target in args.timed_targets:
-            rat = ratios(res, target)
-            lines += [
-                f"Target '{target}' ({TARGETS[target]}):",
-                "",
-                (
-                    "| batch | method | cheapest setting | mean loss | vs L* | "
-                    "evals/sample | "
-                    "ms/sample median [min, max] | evals vs AMD-1 | time vs AMD-1 |"
-                ),
-                "|---:|---|---|---:|---:|---:|---:|---:|---:|",
-            ]
-            for t in res["timings"]:
-                if t["target"] != target:
-                    continue
-                b = t["batch_size"]
-                if not t.get("reached_target"):
-                    lines.append(
-                        f"| {b} | {t['label']} | none in the sweep | | | | | | |"
-                    )
-                    continue
-                r = rat.get(b, {}).get(t["method"], {})
-                notes = []
-                if t["n_samples_timed"] != res["n_test"]:
-                    notes.append(f"{t['n_samples_timed']} rows")
-                if t["repeats"] != args.repeats:
-                    notes.append(f"{t['repeats']} run{'s' if t['repeats'] > 1 else ''}")
-                rows_note = f" ({', '.join(notes)})" if notes else ""
-                lines.append(
-                    f"| {b} | {t['label']} | {describe(t['setting'], t['method'])} | "
-                    f"{t['mean_loss']:.5f} | {100 * t['rel_to_L_star']:+.2f} % | "
-                    f"{t['evals_per_sample']:.1f} | {_ms(t['sec_per_sample_median'])} "
-                    f"[{_ms(t['sec_per_sample_min'])}, {_ms(t['sec_per_sample_max'])}]"
-                    f"{rows_note} | {r.get('evals', float('nan')):.2f}x | "
-                    f"{r.get('seconds', float('nan')):.2f}x |"
-                )
-            lines += ["", " ".join(summary_sentences(res, target)), ""]
-        untimed = [k for k in TARGETS if k not in args.timed_targets]
-        for target in untimed:
-            lines += [
-                (
-                    f"Evaluations per sample to reach the '{target}' target "
-                    f"({TARGETS[target]}), from the sweeps (not timed):"
-                ),
-                "",
-                "| method | batch | cheapest setting | mean loss | evals/sample |",
-                "|---|---:|---|---:|---:|",
-            ]
-            ch = res["chosen"][target]
-            for key in METHODS:
-                keys = (
-                    [f"shared_b{b}" for b in res["batch_sizes"]]
-                    if key == "shared"
-                    else [key]
-                )
-                for k in keys:
-                    s = ch.get(k)
-                    b = k.split("_b")[1] if "_b" in k else "any"
-                    if s is None:
-                        lines.append(
-                            f"| {METHODS[key]} | {b} | none in the sweep | | |"
-                        )
-                    else:
-                        lines.append(
-                            f"| {METHODS[key]} | {b} | {describe(s, key)} | "
-                            f"{s['mean_loss']:.5f} | {s['evals']:.1f} |"
-                        )
-            lines.append("")
-        lines += [
-            "Default settings (all held-out rows in one batch unless stated):",
-            "",
-            "| method | settings | mean loss | vs L* | evals/sample | status |",
-            "|---|---|---:|---:|---:|---|",
-        ]
-        for d in res["defaults"]:
-            if d.get("skipped"):
-                lines.append(f"| {d['label']} | {d['settings']} | | | | |")
-                continue
-            status = ", ".join(f"{k} {v}" for k, v in d.get("status", {}).items())
-            if "forced_acceptances_per_batch" in d:
-                status = (
-                    f"{d['forced_acceptances_per_batch']:.1f} forced acceptances/batch"
-                )
-            note = f" ({d['n_samples']} rows)" if "n_samples" in d else ""
-            lines.append(
-                f"| {d['label']}{note} | {d['settings']} | {d['mean_loss']:.5f} | "
-                f"{100 * d['rel_to_L_star']:+.2f} % | {d['evals_per_sample']:.1f} | "
-                f"{status} |"
-            )
-        lines += ["", defaults_sentence(res), ""]
-        if res["checks"]:
-            lines += [
-                "Checks (float32 rounding only is expected): "
-                + "; ".join(f"{k} = {v:.2e}" for k, v in res["checks"].items()),
-                "",
-            ]
-    return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
