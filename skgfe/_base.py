@@ -229,10 +229,12 @@ class BaseDecoderEstimator(
         the training data (see :meth:`_check_training_data`).
         """
         self._reject_bools()
-        sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
-        if sizes.ndim != 1 or not all(
-            isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
-            for s in sizes.tolist()
+        sizes = self.hidden_layer_sizes
+        # Elements as given: an array would turn (8, True) into (8, 1).
+        values = list(sizes) if np.ndim(sizes) == 1 else [sizes]
+        if np.ndim(sizes) > 1 or not all(
+            isinstance(s, Integral) and not isinstance(s, (bool, np.bool_)) and s >= 1
+            for s in values
         ):
             raise ValueError(
                 "hidden_layer_sizes must be a positive int or a sequence of positive "
