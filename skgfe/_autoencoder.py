@@ -117,6 +117,13 @@ default='elu'
         torch.Generator (the global RNGs are left untouched).
     verbose : int, default=0
         0 silent, 1 a line per epoch, 2 a progress bar.
+    n_threads : int or 'auto', default='auto'
+        CPU threads torch uses for this estimator's work, set for the duration
+        of each call (``fit``, ``transform``, ...) and restored after it, also
+        when several threads call one fitted estimator. 'auto' takes one
+        thread for small decoders, where a second thread mostly adds
+        synchronisation, and more for large ones (see :ref:`threads`).
+        Leaves torch alone on a CUDA device.
 
     Attributes
     ----------
@@ -204,6 +211,7 @@ default='elu'
         device="auto",
         random_state=None,
         verbose=0,
+        n_threads="auto",
     ):
         super().__init__(
             n_components,
@@ -225,6 +233,7 @@ default='elu'
             device=device,
             random_state=random_state,
             verbose=verbose,
+            n_threads=n_threads,
             distortion_weight=distortion_weight,
             bending_weight=bending_weight,
             geodesic_sources=geodesic_sources,

@@ -12,6 +12,7 @@ let a subclass add training terms (see :mod:`skgfe._differentiable`).
 
 import contextlib
 import copy
+import functools
 import threading
 import time
 from abc import ABCMeta, abstractmethod
@@ -26,6 +27,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from ._compat import Interval, StrOptions, _fit_context, validate_data
 from ._losses import LOSSES
 from ._persistence import save as save_estimator
+from ._threads import available_cores, torch_threads
 from ._utils import (
     batch_slices,
     draw_seed,
@@ -51,6 +53,11 @@ _OPTIMIZERS = {
 INFERENCE_BATCH_SIZE = 1024
 
 _FLOAT_DTYPES = [np.float64, np.float32]
+
+# With n_threads='auto', work on batches of rows x decoder parameters below
+# this runs on one torch thread, above it on every available core (measured in
+# benchmarks/bench_threads.py; see docs/performance.rst).
+AUTO_THREADS_MIN_WORK = 2**24
 
 # Inputs beyond this magnitude are rejected: their squared losses approach
 # float32's range, and a decoder initialised at unit scale cannot fit them.
@@ -81,6 +88,18 @@ def _diverged(epoch_loss: float, start_loss: float) -> bool:
     if not np.isfinite(epoch_loss):
         return True
     return epoch_loss > _EXPLOSION_FACTOR * max(abs(start_loss), 1e-3)
+
+
+def _inference_threads(method):
+    """Run an inference method with the estimator's torch thread count."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        check_is_fitted(self)
+        with torch_threads(self._thread_count(INFERENCE_BATCH_SIZE)):
+            return method(self, *args, **kwargs)
+
+    return call
 
 
 _fitting = set()
@@ -147,6 +166,7 @@ class BaseDecoderEstimator(
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     # Names of the fitted torch modules; pickling moves exactly these to the CPU.
@@ -163,6 +183,10 @@ class BaseDecoderEstimator(
         "validation_scores_",
         "best_validation_score_",
     )
+
+    # Whether a batch takes long enough (a flow solve) for verbose=2 to show a
+    # progress bar over the batches of an epoch or of an inference call.
+    _slow_batches: bool = False
 
     # Name in skgfe._losses.LOSSES of the reconstruction loss; estimators with
     # a ``loss`` parameter return it instead.
@@ -190,6 +214,7 @@ class BaseDecoderEstimator(
         device,
         random_state,
         verbose,
+        n_threads,
     ):
         self.n_components = n_components
         self.decoder = decoder
@@ -209,6 +234,7 @@ class BaseDecoderEstimator(
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.n_threads = n_threads
 
     @abstractmethod
     def _build_modules(self, n_features: int, generator: torch.Generator) -> None:
@@ -323,8 +349,9 @@ class BaseDecoderEstimator(
         X_t = to_tensor(X, self.device_, self._dtype)
         X_train, X_val = self._split_validation(X_t, generator)
         auxiliary_step = self._make_auxiliary_step(X_t, fit_data, seed)
-        self._fit_epochs(X_train, X_val, generator, auxiliary_step)
-        self._after_fit(X_train, generator)
+        with torch_threads(self._thread_count(self.batch_size)):
+            self._fit_epochs(X_train, X_val, generator, auxiliary_step)
+            self._after_fit(X_train, generator)
 
     def _discard_fitted_state(self) -> None:
         """Remove every fitted attribute, so the estimator reads as unfitted."""
@@ -333,6 +360,7 @@ class BaseDecoderEstimator(
             if fitted or name in ("_dtype", "_optimizer"):
                 delattr(self, name)
 
+    @_inference_threads
     def transform(self, X):
         """Encode X.
 
@@ -350,6 +378,7 @@ class BaseDecoderEstimator(
         codes = self._map_batches(self._encode_batch, X_t)
         return to_numpy(codes, X.dtype)
 
+    @_inference_threads
     def inverse_transform(self, X):
         """Decode codes back to data space.
 
@@ -377,6 +406,7 @@ class BaseDecoderEstimator(
             output = self._map_batches(lambda z: link(self.decoder_(z)), Z_t)
         return to_numpy(output, X.dtype)
 
+    @_inference_threads
     def score_samples(self, X):
         """Return minus the reconstruction loss of each sample (higher is better).
 
@@ -459,6 +489,17 @@ class BaseDecoderEstimator(
         self.best_loss_ = np.inf
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = -np.inf if self.early_stopping else None
+
+    def _thread_count(self, batch_rows: int):
+        """Torch threads for work on batches of ``batch_rows``; None on a GPU."""
+        if self.device_.type != "cpu":
+            return None
+        if self.n_threads != "auto":
+            return self.n_threads
+        n_parameters = sum(p.numel() for p in self.decoder_.parameters())
+        if batch_rows * n_parameters < AUTO_THREADS_MIN_WORK:
+            return 1
+        return available_cores()
 
     def _check_decoder_output(self, n_features) -> None:
         """Decode two zero codes once: a decoder must give (2, n_features) finite rows.
@@ -652,7 +693,9 @@ class BaseDecoderEstimator(
         )
         total = torch.zeros((), dtype=X.dtype, device=X.device)
         first = None
-        for rows in batch_slices(n, min(self.batch_size, n)):
+        batch_size = min(self.batch_size, n)
+        for rows in self._batch_progress(batch_slices(n, batch_size), n, batch_size,
+                                         f"epoch {self.n_iter_ + 1}"):
             batch = X[order[rows]]
             self._optimizer.zero_grad(set_to_none=True)
             loss = self._train_batch(batch, generator)
@@ -666,6 +709,15 @@ class BaseDecoderEstimator(
             getattr(self, name).eval()
         # One host sync per epoch, not per batch.
         return float(total) / n, float(first)
+
+    def _batch_progress(self, slices, n_rows, batch_size, description):
+        """``slices`` behind a progress bar when verbose=2 and batches are slow."""
+        if self.verbose < 2 or not self._slow_batches:
+            return slices
+        from tqdm.auto import tqdm
+
+        return tqdm(slices, total=-(-n_rows // batch_size), desc=description,
+                    unit="batch", leave=False)
 
     def _record_progress(self, epoch_loss, X_val) -> bool:
         """Append the epoch's scores; return whether the tracked score improved."""
@@ -757,7 +809,9 @@ class BaseDecoderEstimator(
         """
         n_samples = X_t.shape[0]
         output = None
-        for rows in batch_slices(n_samples, INFERENCE_BATCH_SIZE):
+        slices = batch_slices(n_samples, INFERENCE_BATCH_SIZE)
+        for rows in self._batch_progress(slices, n_samples, INFERENCE_BATCH_SIZE,
+                                         "rows"):
             result = function(X_t[rows].to(self.device_, self._dtype))
             if result.shape[0] != rows.stop - rows.start:
                 # Assignment would broadcast a per-batch result over the rows.

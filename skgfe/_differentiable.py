@@ -15,7 +15,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from ._base import BaseDecoderEstimator
+from ._base import BaseDecoderEstimator, _inference_threads
 from ._compat import Interval, StrOptions, _fit_context
 from ._geometry import make_pair_objective
 from ._likelihood import LikelihoodMixin
@@ -81,6 +81,7 @@ class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
         device,
         random_state,
         verbose,
+        n_threads,
     ):
         super().__init__(
             n_components,
@@ -101,6 +102,7 @@ class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            n_threads=n_threads,
         )
         self.loss = loss
         self.distortion_weight = distortion_weight
@@ -164,6 +166,7 @@ class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
         return self._fit(X, pairs=pairs, pair_distances=pair_distances,
                          midpoints=midpoints)
 
+    @_inference_threads
     def score_samples(self, X):
         """Return a per-sample score, higher is better, chosen by ``scoring``.
 

@@ -211,7 +211,15 @@ default='elu'
         Seeds initialisation, shuffling, training z0 and the validation split
         through a local torch.Generator (the global RNGs are left untouched).
     verbose : int, default=0
-        0 silent, 1 a line per epoch, 2 a progress bar.
+        0 silent, 1 a line per epoch, 2 progress bars over epochs and, within
+        fit and transform, over batches (each batch is a flow solve).
+    n_threads : int or 'auto', default='auto'
+        CPU threads torch uses for this estimator's work, set for the duration
+        of each call (``fit``, ``transform``, ...) and restored after it, also
+        when several threads call one fitted estimator. 'auto' takes one
+        thread for small decoders, where a second thread mostly adds
+        synchronisation, and more for large ones (see :ref:`threads`).
+        Leaves torch alone on a CUDA device.
 
     Attributes
     ----------
@@ -266,6 +274,8 @@ default='elu'
     >>> gfe.fit(X).transform(X).shape  # doctest: +SKIP
     (100, 4)
     """
+
+    _slow_batches = True  # a flow solve per batch
 
     _parameter_constraints = {
         **DifferentiableCodesEstimator._parameter_constraints,
@@ -323,6 +333,7 @@ default='elu'
         device="auto",
         random_state=None,
         verbose=0,
+        n_threads="auto",
     ):
         super().__init__(
             n_components,
@@ -344,6 +355,7 @@ default='elu'
             device=device,
             random_state=random_state,
             verbose=verbose,
+            n_threads=n_threads,
             distortion_weight=distortion_weight,
             bending_weight=bending_weight,
             geodesic_sources=geodesic_sources,
@@ -365,6 +377,7 @@ default='elu'
         self.train_z0 = train_z0
         self.adjoint = adjoint
 
+    @_base._inference_threads
     def flow_diagnostics(self, X, *, return_trajectory=False):
         """Encode X and report how each sample's flow went.
 
@@ -396,7 +409,8 @@ default='elu'
         fields = {name: np.empty(n, dtype=dtype) for name, dtype in _DIAGNOSTIC_FIELDS}
         status = np.empty(n, dtype=np.int64)
         trajectories = [] if return_trajectory else None
-        for rows in batch_slices(n, _base.INFERENCE_BATCH_SIZE):
+        slices = batch_slices(n, _base.INFERENCE_BATCH_SIZE)
+        for rows in self._batch_progress(slices, n, _base.INFERENCE_BATCH_SIZE, "rows"):
             batch = X_t[rows].to(self.device_, self._dtype)
             result = self._solve_from_starts(batch, record=return_trajectory)
             codes[rows] = to_numpy(result.z)

@@ -666,3 +666,87 @@ def test_float64_data_on_a_float32_model_is_cast_batch_by_batch(estimator, X):
         tracemalloc.stop()
     assert peak < X_large.nbytes / 4  # a float32 copy of X would be half of it
     np.testing.assert_array_equal(codes[:2000].astype(np.float32), expected)
+
+
+# ------------------------------------------------------------ threads (issue 16)
+
+
+def _threads_seen_by(estimator, method, X):
+    seen = []
+    encode = estimator._encode_batch
+
+    def spy(*args):
+        seen.append(torch.get_num_threads())
+        return encode(*args)
+
+    estimator._encode_batch = spy
+    try:
+        getattr(estimator, method)(X)
+    finally:
+        del estimator._encode_batch
+    return seen
+
+
+@pytest.mark.parametrize("method", ["transform", "score_samples", "score"])
+def test_n_threads_holds_during_a_call_and_is_restored(fitted, X, method):
+    torch.set_num_threads(1)
+    fitted.set_params(n_threads=2)
+    assert set(_threads_seen_by(fitted, method, X)) == {2}
+    assert torch.get_num_threads() == 1
+
+
+def test_auto_threads_take_one_thread_for_small_decoders(fitted, X):
+    torch.set_num_threads(2)
+    try:
+        assert set(_threads_seen_by(fitted, "transform", X)) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+
+
+def test_auto_threads_take_every_core_for_large_work(fitted, monkeypatch):
+    from skgfe._threads import available_cores
+
+    monkeypatch.setattr(skgfe._base, "AUTO_THREADS_MIN_WORK", 1)
+    assert fitted._thread_count(1) == available_cores()
+    fitted.device_ = torch.device("cuda")  # torch is left alone on a GPU
+    assert fitted._thread_count(1) is None
+
+
+def test_fit_runs_with_n_threads_and_restores(estimator, X):
+    seen = []
+    train_batch = estimator._train_batch
+
+    def spy(*args):
+        seen.append(torch.get_num_threads())
+        return train_batch(*args)
+
+    estimator._train_batch = spy
+    estimator.set_params(n_threads=2).fit(X)
+    assert set(seen) == {2} and torch.get_num_threads() == 1
+
+
+def test_concurrent_calls_share_one_setting_and_restore_it(fitted, X):
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch.set_num_threads(1)
+    fitted.set_params(n_threads=2)
+    expected = fitted.transform(X)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(fitted.transform, [X] * 8))
+    for codes in results:
+        np.testing.assert_array_equal(codes, expected)
+    assert torch.get_num_threads() == 1
+
+
+def test_verbose_two_shows_batch_progress_only_where_batches_are_slow(estimator, X,
+                                                                      capsys):
+    estimator.set_params(verbose=2, batch_size=8).fit(X)
+    capsys.readouterr()
+    estimator.transform(X)
+    transform_err = capsys.readouterr().err
+    estimator.set_params(max_iter=1).fit(X)
+    fit_err = capsys.readouterr().err
+    slow = isinstance(estimator, GradientFlowEncoder)
+    assert ("batch" in transform_err) == slow
+    assert ("epoch 1" in fit_err and "/5" in fit_err) == slow

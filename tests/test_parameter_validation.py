@@ -32,6 +32,7 @@ SHARED = {
     "device": ("tpu", "device='tpu' is not a device; expected 'auto', 'cpu', 'cuda'"),
     "random_state": ("seed", "'random_state' parameter .* int"),
     "verbose": ("loud", "'verbose' parameter .* int"),
+    "n_threads": (0, "'n_threads' parameter .* int in the range \\[1, inf\\) or a str"),
 }
 # The pair loss and the likelihood: the two estimators with a decoder network.
 CODE_GEOMETRY_AND_DENSITY = {
