@@ -109,6 +109,7 @@ def _add_demo_parser(subparsers):
         help="seed of the split, the subsample and the estimators "
         "(default: %(default)s)",
     )
+    _add_threads_option(demo)
     demo.add_argument(
         "--quick", action="store_true",
         help=f"tiny configuration finishing in seconds ({QUICK_MAX_ITER} epochs, "
@@ -169,6 +170,17 @@ def _add_csv_options(parser, output):
                         help="print the model and the time taken" if output else
                         "print the loss of every epoch; -vv: a progress bar "
                         "(the estimator's verbose parameter)")
+    _add_threads_option(parser)
+
+
+def _threads(text):
+    return text if text == "auto" else _positive_int(text)
+
+
+def _add_threads_option(parser):
+    parser.add_argument("--n-threads", type=_threads, default="auto", metavar="N",
+                        help="CPU threads of torch: a number or 'auto' (one for "
+                        "small models; the estimators' n_threads; default: auto)")
 
 
 def _add_fit_parser(subparsers):
@@ -518,6 +530,7 @@ def _run_fit(args):
             hidden_layer_sizes=args.hidden_layer_sizes, loss=args.loss,
             max_iter=args.max_iter, device=args.device,
             random_state=args.random_state, verbose=args.verbose,
+            n_threads=args.n_threads,
         )
         start = time.perf_counter()
         try:
@@ -591,7 +604,7 @@ def _run_transform(args):
                   f"{estimator.n_components} components, on {estimator.device_}"
                   f"{how}")
         try:
-            estimator.set_params(verbose=args.verbose)
+            estimator.set_params(verbose=args.verbose, n_threads=args.n_threads)
             if scaling is not None:
                 X = _apply_scaling(X, *scaling)
             codes = estimator.transform(X)
@@ -637,7 +650,7 @@ def _encoders(args, device):
     common = {
         "n_components": args.n_components, "hidden_layer_sizes": HIDDEN_LAYER_SIZES,
         "loss": "mse", "max_iter": _max_iter(args), "device": device,
-        "random_state": args.random_state,
+        "random_state": args.random_state, "n_threads": args.n_threads,
     }
     return {
         "PCA": PCA(n_components=args.n_components, random_state=args.random_state),
