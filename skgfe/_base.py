@@ -883,7 +883,9 @@ class BaseDecoderEstimator(
     # ---------------------------------------------------------------- pickling
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: object.__getstate__ returns the instance's own __dict__, and
+        # the edits below must not change the estimator being pickled.
+        state = dict(super().__getstate__())
         # Torch state travels on the CPU so any machine can load it; optimizer
         # state is dropped (a warm start after unpickling restarts the optimizer).
         state.pop("_optimizer", None)

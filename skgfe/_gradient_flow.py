@@ -17,13 +17,12 @@ from ._solvers import (
     MAX_STEPS,
     NONFINITE,
     REACHED_TAU,
-    RECORDING_SOLVERS,
     SOLVERS,
     STALLED,
     STATUS_NAMES,
-    adjoint_options,
-    check_solver_options,
-    solve,
+    FlowSolver,
+    make_flow_solver,
+    recording_solvers,
 )
 from ._utils import batch_slices, to_numpy
 from .exceptions import FlowSolverError, FlowSolverWarning
@@ -94,11 +93,17 @@ default='elu'
     max_flow_steps : int, default=1000
         Most solver steps (trials for 'amd') per sample.
     solver_options : dict, default=None
-        Rarely needed solver settings. For 'amd': 'max_step_size', 'shrink',
-        'grow', 'sigma' (sufficient-decrease margin), 'patience' (accepted steps
-        below ``flow_tol`` in a row to stop) and 'sync_every' (trials between
-        removals of finished samples; fewer host syncs on GPU). For torchdiffeq's adaptive methods: 'atol', 'first_step'.
-        Unknown keys raise a ValueError.
+        Rarely needed solver settings. For 'amd': 'max_step_size' (float in
+        (0, inf], default 1e4), 'shrink' (step factor after a rejected trial,
+        in (0, 1), default 0.5), 'grow' (step factor after an accepted one, in
+        [1, inf), default 2.0), 'sigma' (sufficient-decrease margin, in [0, 1),
+        default 1e-4), 'patience' (accepted steps below ``flow_tol`` in a row
+        to stop, int >= 1, default 3), 'sync_every' (trials between removals
+        of finished samples, int >= 1 or None: 1 on CPU, 8 on GPU, where fewer
+        host syncs pay) and 'step_rule' ('bb', Barzilai-Borwein steps, or
+        'grow'). For torchdiffeq's adaptive methods: 'atol' and 'first_step'
+        (float > 0 or None). Unknown keys raise a ValueError, values of the
+        wrong type a TypeError and values out of range a ValueError.
     z0 : 'zeros', float or array-like, default='zeros'
         Start of the flow when encoding (``transform``): a fixed point, so the
         code is a deterministic function of the row. An array has shape
@@ -436,18 +441,18 @@ default='elu'
 
     def _check_params(self, n_features):
         super()._check_params(n_features)
-        check_solver_options(self.solver, self.solver_options)
-        if self.adjoint == "full" and self.solver not in RECORDING_SOLVERS:
+        self._flow_solver()  # checks solver_options once per fit
+        if self.adjoint == "full" and not SOLVERS[self.solver].records:
             raise ValueError(
                 f"adjoint='full' needs a solver that records its steps, one of "
-                f"{sorted(RECORDING_SOLVERS)}; got solver={self.solver!r}"
+                f"{recording_solvers()}; got solver={self.solver!r}"
             )
-        if self._uses_pair_loss and self.solver not in RECORDING_SOLVERS:
+        if self._uses_pair_loss and not SOLVERS[self.solver].records:
             raise ValueError(
                 f"distortion_weight={self.distortion_weight!r} and bending_weight="
                 f"{self.bending_weight!r}: the pair loss is backpropagated through "
                 f"the flow, which needs a solver that records its steps, one of "
-                f"{sorted(RECORDING_SOLVERS)}; got solver={self.solver!r}"
+                f"{recording_solvers()}; got solver={self.solver!r}"
             )
         if not isinstance(self.z0, (str, Real)):
             shape = np.shape(self.z0)
@@ -537,25 +542,29 @@ default='elu'
             result = replayed._replace(n_fev=result.n_fev + replayed.n_fev)
         return result
 
-    def _solve(self, X, z0, record=False, for_adjoint=False):
-        # A solve that the adjoint replays takes the solver's adjoint defaults
-        # (for AMD, steps that grow by a factor; see skgfe._solvers).
-        options = (adjoint_options(self.solver, self.solver_options) if for_adjoint
-                   else self.solver_options)
-        return solve(
-            self.decoder_,
-            LOSSES[self.loss][0],
-            X,
-            z0,
+    def _flow_solver(self, for_adjoint=False) -> FlowSolver:
+        """The solver resolved from the current parameters (set_params applies).
+
+        For a solve that the adjoint replays (``for_adjoint``), the solver's
+        adjoint defaults fill in the options not set (for AMD, steps that grow
+        by a factor; see skgfe._solvers). Resolutions are cached by value in
+        skgfe._solvers, so batches do not check the options again.
+        """
+        return make_flow_solver(
+            self.solver,
+            self.solver_options,
             ode_order=self.ode_order,
-            solver=self.solver,
             alpha=self.alpha,
             tau=self.tau,
             step_size=self.step_size,
             tol=self.flow_tol,
             max_steps=self.max_flow_steps,
-            options=options,
-            record=record,
+            for_adjoint=for_adjoint,
+        )
+
+    def _solve(self, X, z0, record=False, for_adjoint=False):
+        return self._flow_solver(for_adjoint).solve(
+            self.decoder_, LOSSES[self.loss][0], X, z0, record=record
         )
 
     def _check_flow(self, result) -> None:
@@ -571,7 +580,7 @@ default='elu'
         if capped:
             hint = (
                 "increase max_flow_steps or loosen flow_tol"
-                if self.solver == "amd"
+                if not SOLVERS[self.solver].fixed_step
                 else f"tau / step_size = {self.tau / self.step_size:.3g} steps are "
                 "needed: lower tau, raise step_size or increase max_flow_steps"
             )

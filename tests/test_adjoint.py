@@ -5,14 +5,15 @@ import torch
 
 from skgfe._adjoint import add_integral_term, integral_term
 from skgfe._losses import mse_loss
-from skgfe._solvers import solve
+from skgfe._solvers import recording_solvers, solve
 
 SETTINGS = {
-    "amd": dict(tau=1e4, step_size=1.0, tol=1e-6, max_steps=300),
-    "euler": dict(tau=10.0, step_size=0.5, tol=0.0, max_steps=100),
-    "rk4": dict(tau=10.0, step_size=0.5, tol=0.0, max_steps=100),
+    "amd": {"tau": 1e4, "step_size": 1.0, "tol": 1e-6, "max_steps": 300},
+    "euler": {"tau": 10.0, "step_size": 0.5, "tol": 0.0, "max_steps": 100},
+    "rk4": {"tau": 10.0, "step_size": 0.5, "tol": 0.0, "max_steps": 100},
 }
-CASES = [("amd", 1), ("amd", 2), ("euler", 1), ("euler", 2), ("rk4", 1), ("rk4", 2)]
+# Every solver that records its steps, under both flows (SETTINGS must know it).
+CASES = [(solver, order) for solver in recording_solvers() for order in (1, 2)]
 
 
 def _grad_z(decoder, z, y):
@@ -21,14 +22,15 @@ def _grad_z(decoder, z, y):
 
 
 def _unrolled_codes(decoder, y, z0, solver, ode_order, result):
-    """Re-run the accepted steps with one autograd graph (independent of skgfe's replay)."""
+    """Re-run the accepted steps in one autograd graph, apart from skgfe's replay."""
     z0 = z0.clone().requires_grad_(True)
     if solver == "amd":
         z, z_prev = z0.clone(), z0.clone()
         for record in result.trajectory.records:
             rows = record.rows
             zr = z[rows]
-            step = zr - record.coeffs["alpha_step"][:, None] * _grad_z(decoder, zr, y[rows])
+            grad = _grad_z(decoder, zr, y[rows])
+            step = zr - record.coeffs["alpha_step"][:, None] * grad
             if ode_order == 2:
                 step = step + record.coeffs["beta"][:, None] * (zr - z_prev[rows])
                 z_prev = z_prev.index_put((rows,), zr)
@@ -70,7 +72,9 @@ def _adjoint_gradients(decoder, y, z0, solver, ode_order):
 
 
 @pytest.mark.parametrize("solver, ode_order", CASES)
-def test_full_adjoint_matches_unrolled_autodiff(small_decoder, targets, solver, ode_order):
+def test_full_adjoint_matches_unrolled_autodiff(
+    small_decoder, targets, solver, ode_order
+):
     z0 = torch.full((6, 2), 0.1, dtype=torch.float64)
     result, direct, integral = _adjoint_gradients(small_decoder, targets, z0, solver,
                                                   ode_order)

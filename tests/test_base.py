@@ -750,3 +750,15 @@ def test_verbose_two_shows_batch_progress_only_where_batches_are_slow(estimator,
     slow = isinstance(estimator, GradientFlowEncoder)
     assert ("batch" in transform_err) == slow
     assert ("epoch 1" in fit_err and "/5" in fit_err) == slow
+
+
+def test_pickling_does_not_change_the_pickled_estimator(fitted):
+    """__getstate__ edited the estimator's own __dict__ (device_ became a str)."""
+    import copy
+
+    before = dict(vars(fitted))
+    pickle.dumps(fitted)
+    copy.deepcopy(fitted)
+    assert vars(fitted).keys() == before.keys()
+    for name, value in before.items():
+        assert vars(fitted)[name] is value, name

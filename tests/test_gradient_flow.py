@@ -17,6 +17,8 @@ from sklearn.model_selection import train_test_split
 from skgfe import AutoencoderBaseline, GradientFlowEncoder
 from skgfe.exceptions import FlowSolverError, FlowSolverWarning
 
+from .test_solvers import OPTION_CASES
+
 pytestmark = [
     pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
     pytest.mark.filterwarnings("ignore::skgfe.exceptions.FlowSolverWarning"),
@@ -150,6 +152,17 @@ def test_a_diverging_row_does_not_affect_the_others(fitted, X):
 def test_invalid_flow_parameters(X, params, message):
     with pytest.raises(ValueError, match=message):
         GradientFlowEncoder(**SMALL).set_params(**params).fit(X)
+
+
+@pytest.mark.parametrize(
+    "solver, key, value, error, message",
+    [case for case in OPTION_CASES if case[0] == "amd" or case[1] == "atol"],
+)
+def test_bad_solver_option_values_raise_in_fit(X, solver, key, value, error, message):
+    estimator = GradientFlowEncoder(**SMALL, solver=solver, tau=2.0,
+                                    solver_options={key: value})
+    with pytest.raises(error, match=message):
+        estimator.fit(X)
 
 
 @pytest.mark.parametrize("z0", [0.5, [0.1, -0.2]])
@@ -286,22 +299,35 @@ def test_gfe_is_more_data_efficient_than_the_autoencoder(digits):
 
 
 def test_adjoint_solves_use_the_solvers_adjoint_defaults(X, monkeypatch):
-    import skgfe._gradient_flow as gradient_flow
+    from skgfe._solvers import FlowSolver
 
     seen = []
-    original = gradient_flow.solve
+    original = FlowSolver.solve
 
-    def spy(*args, options, record, **kwargs):
-        seen.append((record, dict(options or {})))
-        return original(*args, options=options, record=record, **kwargs)
+    def spy(self, decoder, loss, y, z0, record=False):
+        seen.append((record, dict(self.options)))
+        return original(self, decoder, loss, y, z0, record=record)
 
-    monkeypatch.setattr(gradient_flow, "solve", spy)
+    monkeypatch.setattr(FlowSolver, "solve", spy)
     GradientFlowEncoder(**{**SMALL, "max_iter": 1}, adjoint="full").fit(X)
-    assert seen and all(opts == {"step_rule": "grow"} for record, opts in seen if record)
+    recorded = [opts["step_rule"] for record, opts in seen if record]
+    assert recorded and set(recorded) == {"grow"}
     seen.clear()
     GradientFlowEncoder(**{**SMALL, "max_iter": 1}, adjoint="full",
                         solver_options={"step_rule": "bb"}).fit(X)
-    assert all(opts == {"step_rule": "bb"} for _, opts in seen)
+    assert seen and all(opts["step_rule"] == "bb" for _, opts in seen)
     seen.clear()
     GradientFlowEncoder(**{**SMALL, "max_iter": 1}).fit(X).transform(X)
-    assert all(opts == {} and not record for record, opts in seen)
+    assert seen
+    assert all(opts["step_rule"] == "bb" and not record for record, opts in seen)
+
+
+def test_encoding_parameters_set_after_fit_apply_at_the_next_transform(fitted, X):
+    encoder = pickle.loads(pickle.dumps(fitted))
+    before = encoder.flow_diagnostics(X[:5])
+    encoder.set_params(max_flow_steps=3, flow_tol=0.0)
+    after = encoder.flow_diagnostics(X[:5])
+    assert (after.n_fev <= 4).all() and (before.n_fev > 4).any()
+    encoder.set_params(solver_options={"patience": 0})
+    with pytest.raises(ValueError, match=r"solver_options\['patience'\]"):
+        encoder.transform(X[:5])

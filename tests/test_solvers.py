@@ -16,14 +16,14 @@ from skgfe._solvers import (
     REACHED_TAU,
     SOLVERS,
     STALLED,
-    check_solver_options,
+    make_flow_solver,
     solve,
 )
 from skgfe.exceptions import FlowSolverError
 
 from .conftest import CountingDecoder
 
-FAST = dict(tau=30.0, step_size=0.5, tol=1e-8, max_steps=2000)
+FAST = {"tau": 30.0, "step_size": 0.5, "tol": 1e-8, "max_steps": 2000}
 
 
 def _linear_problem():
@@ -72,7 +72,8 @@ def test_code_does_not_depend_on_the_batch(small_decoder, targets, solver, ode_o
     kwargs = dict(ode_order=ode_order, solver=solver, **FAST)
     batch = solve(small_decoder, mse_loss, targets, z0, **kwargs)
     for i in [0, 3, 5]:
-        alone = solve(small_decoder, mse_loss, targets[i : i + 1], z0[i : i + 1], **kwargs)
+        alone = solve(small_decoder, mse_loss, targets[i : i + 1], z0[i : i + 1],
+                      **kwargs)
         torch.testing.assert_close(batch.z[i : i + 1], alone.z, atol=1e-10, rtol=0)
         assert batch.n_steps[i] == alone.n_steps[0]
     order = torch.tensor([5, 2, 0, 4, 1, 3])
@@ -82,10 +83,12 @@ def test_code_does_not_depend_on_the_batch(small_decoder, targets, solver, ode_o
 
 @pytest.mark.parametrize("ode_order", [1, 2])
 def test_amd_never_accepts_a_loss_increase(small_decoder, targets, ode_order):
-    z0 = torch.rand(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    generator = torch.Generator().manual_seed(3)
+    z0 = torch.rand(6, 2, dtype=torch.float64, generator=generator)
     result = solve(small_decoder, mse_loss, targets, 3 * z0, ode_order=ode_order,
                    solver="amd", tol=1e-9, max_steps=500, record=True)
-    for times, codes, losses in result.trajectory.paths(result.z, result.t, result.loss):
+    paths = result.trajectory.paths(result.z, result.t, result.loss)
+    for times, codes, losses in paths:
         assert (losses[1:] <= losses[:-1]).all()
         assert (times[1:] > times[:-1]).all()
 
@@ -152,19 +155,101 @@ def test_amd_rejects_steps_into_nonfinite_regions():
 
 
 def test_unknown_solver_option_is_rejected():
-    with pytest.raises(ValueError, match=r"solver_options has unknown key\(s\) \['gorw'\]"):
-        check_solver_options("amd", {"gorw": 2.0})
+    unknown = r"solver_options has unknown key\(s\) \['gorw'\]"
+    with pytest.raises(ValueError, match=unknown):
+        make_flow_solver("amd", {"gorw": 2.0})
     with pytest.raises(ValueError, match="allowed keys: none"):
-        check_solver_options("rk4", {"atol": 1e-3})
+        make_flow_solver("rk4", {"atol": 1e-3})
     with pytest.raises(ValueError, match="allowed keys: none"):
-        check_solver_options("midpoint", {"first_step": 1e-3})
-    assert check_solver_options("dopri5", {"atol": 1e-6}) == {"atol": 1e-6}
+        make_flow_solver("midpoint", {"first_step": 1e-3})
+    assert make_flow_solver("dopri5", {"atol": 1e-6}).options["atol"] == 1e-6
 
 
-def test_recording_needs_a_recording_solver(small_decoder, targets):
-    z0 = torch.zeros(6, 2, dtype=torch.float64)
-    with pytest.raises(ValueError, match="cannot record its steps"):
-        solve(small_decoder, mse_loss, targets, z0, solver="dopri5", record=True)
+# Per solver family: an option, a bad value, the error it raises and its message.
+_NUMBER = "must be a float in"
+BAD_OPTIONS = {
+    "amd": [
+        ("max_step_size", -1, ValueError,
+         r"\['max_step_size'\] must be a float in \(0, inf\], got -1"),
+        ("max_step_size", 0.0, ValueError, _NUMBER),
+        ("max_step_size", float("nan"), ValueError, r"got nan"),
+        ("max_step_size", "big", TypeError, r"got 'big'"),
+        ("shrink", "x", TypeError,
+         r"\['shrink'\] must be a float in \(0, 1\), got 'x'"),
+        ("shrink", 1.0, ValueError, r"\(0, 1\), got 1.0"),
+        ("shrink", 0, ValueError, r"\(0, 1\), got 0"),
+        ("grow", 0.5, ValueError, r"\['grow'\] must be a float in \[1, inf\), got 0.5"),
+        ("grow", float("inf"), ValueError, r"got inf"),
+        ("grow", None, TypeError, r"got None"),
+        ("sigma", float("nan"), ValueError, r"\['sigma'\] must be a float in \[0, 1\)"),
+        ("sigma", -1e-4, ValueError, r"got -0.0001"),
+        ("sigma", True, TypeError, r"got True"),
+        ("patience", 0, ValueError, r"\['patience'\] must be an int >= 1, got 0"),
+        ("patience", 2.0, TypeError, r"an int >= 1, got 2.0"),
+        ("sync_every", 0, ValueError, r"\['sync_every'\] must be an int >= 1 or None"),
+        ("sync_every", "8", TypeError, r"got '8'"),
+        ("step_rule", "bogus", ValueError,
+         r"\['step_rule'\] must be one of 'bb', 'grow', got 'bogus'"),
+        ("step_rule", 1, TypeError, r"got 1"),
+    ],
+    "dopri5": [
+        ("atol", -1e-3, ValueError,
+         r"\['atol'\] must be a float in \(0, inf\) or None"),
+        ("atol", 0.0, ValueError, r"got 0.0"),
+        ("atol", "1e-3", TypeError, r"got '1e-3'"),
+        ("first_step", float("nan"), ValueError, r"\['first_step'\] must be a float"),
+        ("first_step", [0.1], TypeError, r"got \[0.1\]"),
+    ],
+}
+OPTION_CASES = [
+    (solver, *case) for solver, cases in BAD_OPTIONS.items() for case in cases
+]
+
+
+@pytest.mark.parametrize("solver, key, value, error, message", OPTION_CASES)
+def test_bad_option_values_raise_naming_the_key(solver, key, value, error, message):
+    with pytest.raises(error, match=r"solver_options\[" + f"'{key}'" + r"\]"):
+        make_flow_solver(solver, {key: value})
+    with pytest.raises(error, match=message):
+        make_flow_solver(solver, {key: value})
+
+
+def test_every_option_has_a_bad_value_case():
+    for solver, cases in BAD_OPTIONS.items():
+        assert {key for key, *_ in cases} == set(SOLVERS[solver].options)
+
+
+@pytest.mark.parametrize("name", sorted(SOLVERS))
+def test_defaults_pass_their_own_checks(name):
+    spec = SOLVERS[name]
+    resolved = make_flow_solver(name, spec.defaults)
+    assert dict(resolved.options) == spec.defaults
+    assert dict(make_flow_solver(name, spec.adjoint_options, for_adjoint=True).options
+                ) == {**spec.defaults, **spec.adjoint_options}
+
+
+def test_resolution_is_cached_by_value_and_type():
+    first = make_flow_solver("amd", {"shrink": 0.25}, tau=10.0)
+    assert make_flow_solver("amd", {"shrink": 0.25}, tau=10.0) is first
+    assert make_flow_solver("amd", {"shrink": 0.25}, tau=10) is not first
+    assert make_flow_solver("amd", {"shrink": 0.5}, tau=10.0).options["shrink"] == 0.5
+    adjoint = make_flow_solver("amd", {"shrink": 0.25}, tau=10.0, for_adjoint=True)
+    assert adjoint.options["step_rule"] == "grow"
+    assert first.options["step_rule"] == "bb"
+
+
+@pytest.mark.parametrize("name", sorted(SOLVERS))
+def test_recording_follows_the_registry(small_decoder, targets, name):
+    z0 = torch.zeros(2, 2, dtype=torch.float64)
+    flow_solver = make_flow_solver(name, tau=1.0, step_size=0.5, tol=1e-3,
+                                   max_steps=20)
+    if SOLVERS[name].records:
+        result = flow_solver.solve(small_decoder, mse_loss, targets[:2], z0,
+                                   record=True)
+        assert result.trajectory is not None and result.trajectory.records
+    else:
+        with pytest.raises(ValueError, match="cannot record its steps; use one of"):
+            flow_solver.solve(small_decoder, mse_loss, targets[:2], z0, record=True)
 
 
 def test_torchdiffeq_failure_names_the_parameter(small_decoder, targets):

@@ -1,14 +1,23 @@
-"""Gradient-flow solvers: one registry of names and one ``solve`` entry point.
+"""Gradient-flow solvers: one registry entry per name and one ``solve`` entry point.
 
-Every solver takes a flow (:mod:`skgfe._flows`), targets ``y`` and initial codes
-``z0`` and returns a :class:`SolveResult`. Nothing here knows of scikit-learn.
+``SOLVERS`` maps every solver name to a :class:`SolverSpec` holding all there
+is to know about it: how it runs, its options with their defaults and checks,
+whether it records its steps and its defaults under the full adjoint.
+:func:`make_flow_solver` resolves a name and its settings once, checking them,
+into a :class:`FlowSolver` whose ``solve`` runs a batch. Every solver takes a
+flow (:mod:`skgfe._flows`), targets ``y`` and initial codes ``z0`` and returns a
+:class:`SolveResult`. Nothing here knows of scikit-learn.
 """
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 
 import torch
 
 from .._flows import FLOWS, LatentObjective
 from . import _amd, _torchdiffeq
-from ._amd import solve_amd
 from ._common import (
     CONVERGED,
     MAX_STEPS,
@@ -16,59 +25,225 @@ from ._common import (
     REACHED_TAU,
     STALLED,
     STATUS_NAMES,
+    Option,
     SolveResult,
     StepRecord,
     Trajectory,
 )
 from ._fixed import STEPPERS, solve_fixed
-from ._torchdiffeq import solve_torchdiffeq
 
-# name -> (solve function, its default options); skgfe's own methods shadow
-# torchdiffeq's methods of the same name.
-SOLVERS = {
-    name: (solve_torchdiffeq,
-           {} if name in _torchdiffeq.FIXED_GRID else _torchdiffeq.DEFAULT_OPTIONS)
-    for name in _torchdiffeq.METHODS
+
+@dataclass(frozen=True)
+class SolverSpec:
+    """Everything about one solver name.
+
+    Attributes
+    ----------
+    name : str
+        The name users pass as ``solver``.
+    solve : callable
+        ``solve(flow, y, z0, *, tau, step_size, tol, max_steps, options,
+        record) -> SolveResult``, with ``options`` complete and checked.
+    options : mapping of str to Option
+        The options it accepts, with their defaults and checks.
+    records : bool
+        Whether it can record its steps (``record=True``), which the full
+        adjoint and the pair loss replay.
+    fixed_step : bool
+        Whether its step is ``step_size`` (so ``tau / step_size`` steps reach
+        ``tau``) rather than adapted.
+    adjoint_options : mapping
+        Option values for a solve that the adjoint replays; options set
+        explicitly win.
+    """
+
+    name: str
+    solve: Callable[..., SolveResult]
+    options: Mapping[str, Option]
+    records: bool
+    fixed_step: bool
+    adjoint_options: Mapping[str, object]
+
+    @property
+    def defaults(self) -> dict:
+        """Every option's default value."""
+        return {key: option.default for key, option in self.options.items()}
+
+    def check_options(self, options: Mapping | None) -> dict:
+        """``options`` checked and completed with the defaults.
+
+        Unknown keys raise ValueError, values of the wrong type TypeError and
+        values out of range ValueError, each message naming the key.
+        """
+        options = {} if options is None else dict(options)
+        unknown = sorted(set(options) - set(self.options), key=repr)
+        if unknown:
+            raise ValueError(
+                f"solver_options has unknown key(s) {unknown} for solver="
+                f"{self.name!r}; allowed keys: {sorted(self.options) or 'none'}"
+            )
+        for key, value in options.items():
+            self.options[key].check(key, value)
+        return {**self.defaults, **options}
+
+
+def _spec(name, solve, options, *, records, fixed_step, adjoint_options=None):
+    return SolverSpec(
+        name=name,
+        solve=solve,
+        options=MappingProxyType(dict(options)),
+        records=records,
+        fixed_step=fixed_step,
+        adjoint_options=MappingProxyType(dict(adjoint_options or {})),
+    )
+
+
+# skgfe's own methods shadow torchdiffeq's methods of the same name.
+SOLVERS: dict[str, SolverSpec] = {
+    name: _spec(
+        name,
+        functools.partial(_torchdiffeq.solve_torchdiffeq, method=name),
+        {} if name in _torchdiffeq.FIXED_GRID else _torchdiffeq.ADAPTIVE_OPTIONS,
+        records=False,
+        fixed_step=name in _torchdiffeq.FIXED_GRID,
+    )
+    for name in sorted(_torchdiffeq.METHODS)
 }
-SOLVERS.update({name: (solve_fixed, {}) for name in STEPPERS})
-SOLVERS["amd"] = (solve_amd, _amd.DEFAULT_OPTIONS)
-
-# Solvers that record their steps, which the full adjoint replays.
-RECORDING_SOLVERS = frozenset({"amd", *STEPPERS})
-
-# Defaults for a solve whose recorded steps the adjoint replays. AMD's
+SOLVERS.update({
+    name: _spec(name, functools.partial(solve_fixed, method=name), {},
+                records=True, fixed_step=True)
+    for name in STEPPERS
+})
+# Under the full adjoint AMD's steps grow by a constant factor: its
 # Barzilai-Borwein steps overshoot along directions of high curvature (the
 # sufficient-decrease test still holds), and the adjoint multiplies those
 # overshoots step after step: training the paper's Fashion-MNIST decoder with
-# the full adjoint reached test BCE 0.364 after 504 images with them, 0.323 with
-# steps that grow by a constant factor.
-_ADJOINT_DEFAULTS = {"amd": {"step_rule": "grow"}}
+# the full adjoint reached test BCE 0.364 after 504 images with them, 0.323
+# with steps that grow by a constant factor.
+SOLVERS["amd"] = _spec("amd", _amd.solve_amd, _amd.OPTIONS, records=True,
+                       fixed_step=False, adjoint_options={"step_rule": "grow"})
 
 
-def adjoint_options(solver: str, options) -> dict:
-    """``options`` completed with ``solver``'s defaults for a solve the adjoint replays.
+def recording_solvers() -> list:
+    """Sorted names of the solvers that can record their steps."""
+    return sorted(name for name, spec in SOLVERS.items() if spec.records)
 
-    Options the user set explicitly win.
+
+@dataclass(frozen=True)
+class FlowSolver:
+    """A solver name resolved with its checked settings; ``solve`` runs a batch.
+
+    Build it with :func:`make_flow_solver`.
     """
-    return {**_ADJOINT_DEFAULTS.get(solver, {}), **(options or {})}
 
+    spec: SolverSpec
+    ode_order: int
+    alpha: float
+    tau: float
+    step_size: float
+    tol: float
+    max_steps: int
+    options: Mapping[str, object]
 
-def check_solver_options(solver: str, options) -> dict:
-    """Return ``options`` as a dict, rejecting keys that ``solver`` does not know."""
-    options = {} if options is None else dict(options)
-    allowed = SOLVERS[solver][1]
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"solver_options has unknown key(s) {unknown} for solver={solver!r}; "
-            f"allowed keys: {sorted(allowed) or 'none'}"
+    def solve(
+        self,
+        decoder: torch.nn.Module,
+        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        y: torch.Tensor,
+        z0: torch.Tensor,
+        record: bool = False,
+    ) -> SolveResult:
+        """Codes that minimise ``loss(decoder(z), y)`` by a gradient flow from ``z0``.
+
+        ``y`` (n, n_features) and ``z0`` (n, n_components) are on the decoder's
+        device and dtype. With ``record``, ``SolveResult.trajectory`` keeps the
+        accepted steps (only for solvers whose spec ``records``).
+        """
+        if record and not self.spec.records:
+            raise ValueError(
+                f"solver={self.spec.name!r} cannot record its steps; use one of "
+                f"{recording_solvers()}"
+            )
+        flow = FLOWS[self.ode_order](LatentObjective(decoder, loss), self.alpha)
+        return self.spec.solve(
+            flow, y, z0, tau=self.tau, step_size=self.step_size, tol=self.tol,
+            max_steps=self.max_steps, options=dict(self.options), record=record,
         )
-    return options
+
+
+def make_flow_solver(
+    solver: str = "amd",
+    options: Mapping | None = None,
+    *,
+    ode_order: int = 1,
+    alpha: float = 1.0,
+    tau: float = 1e4,
+    step_size: float = 1.0,
+    tol: float = 1e-4,
+    max_steps: int = 1000,
+    for_adjoint: bool = False,
+) -> FlowSolver:
+    """Resolve ``solver`` and its settings into a :class:`FlowSolver`, checking them.
+
+    Parameters
+    ----------
+    solver : str
+        A key of ``SOLVERS``.
+    options : dict or None
+        Solver-specific options; unknown keys, wrong types and values out of
+        range raise (see :meth:`SolverSpec.check_options`).
+    ode_order, alpha, tau, step_size, tol, max_steps
+        See :func:`solve`.
+    for_adjoint : bool
+        Resolve for a solve that the adjoint replays: the solver's
+        ``adjoint_options`` fill in the options not set explicitly.
+    """
+    settings = {"ode_order": ode_order, "alpha": alpha, "tau": tau,
+                "step_size": step_size, "tol": tol, "max_steps": max_steps}
+    options = {} if options is None else dict(options)
+    try:
+        # Typed, so that 1 and 1.0 (or True) do not share an entry.
+        key = (
+            solver,
+            for_adjoint,
+            tuple((name, type(v), v) for name, v in settings.items()),
+            tuple(sorted(((name, type(v), v) for name, v in options.items()),
+                         key=lambda item: repr(item[0]))),
+        )
+        hash(key)
+    except TypeError:  # an unhashable (hence invalid) option: let the checks say so
+        return _make_flow_solver(solver, options, for_adjoint, settings)
+    return _cached_flow_solver(key)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_flow_solver(key: tuple) -> FlowSolver:
+    # A FlowSolver is immutable, so one resolution serves every batch of every
+    # call with the same settings; changed settings make a new key.
+    solver, for_adjoint, settings, options = key
+    return _make_flow_solver(
+        solver,
+        {name: value for name, _, value in options},
+        for_adjoint,
+        {name: value for name, _, value in settings},
+    )
+
+
+def _make_flow_solver(
+    solver: str, options: dict, for_adjoint: bool, settings: dict
+) -> FlowSolver:
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {solver!r}")
+    spec = SOLVERS[solver]
+    if for_adjoint:
+        options = {**spec.adjoint_options, **options}
+    options = MappingProxyType(spec.check_options(options))
+    return FlowSolver(spec=spec, options=options, **settings)
 
 
 def solve(
     decoder: torch.nn.Module,
-    loss,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     y: torch.Tensor,
     z0: torch.Tensor,
     *,
@@ -79,10 +254,12 @@ def solve(
     step_size: float = 1.0,
     tol: float = 1e-4,
     max_steps: int = 1000,
-    options=None,
+    options: Mapping | None = None,
     record: bool = False,
 ) -> SolveResult:
-    """Find codes that minimise ``loss(y, decoder(z))`` by a gradient flow from ``z0``.
+    """Find codes that minimise ``loss(decoder(z), y)`` by a gradient flow from ``z0``.
+
+    A thin wrapper: ``make_flow_solver(...).solve(decoder, loss, y, z0, record)``.
 
     Parameters
     ----------
@@ -97,33 +274,26 @@ def solve(
     ode_order : {1, 2}
         First-order gradient flow or second-order accelerated flow.
     solver : str
-        'amd', 'euler', 'rk4' or another torchdiffeq method.
+        A key of ``SOLVERS``: 'amd', 'euler', 'rk4' or another torchdiffeq
+        method.
     alpha, tau, step_size, tol, max_steps
         Flow rate, flow time, initial (or fixed) step, stopping tolerance and
         step limit per sample.
     options : dict or None
         Solver-specific options; unknown keys raise ValueError.
     record : bool
-        Keep the accepted steps (``SolveResult.trajectory``); only for 'amd',
-        'euler' and 'rk4'.
+        Keep the accepted steps (``SolveResult.trajectory``); only for the
+        solvers whose spec ``records``.
 
     Returns
     -------
     SolveResult
     """
-    options = check_solver_options(solver, options)
-    if record and solver not in RECORDING_SOLVERS:
-        raise ValueError(
-            f"solver={solver!r} cannot record its steps; use one of "
-            f"{sorted(RECORDING_SOLVERS)}"
-        )
-    flow = FLOWS[ode_order](LatentObjective(decoder, loss), alpha)
-    function = SOLVERS[solver][0]
-    kwargs = dict(tau=tau, step_size=step_size, tol=tol, max_steps=max_steps,
-                  options=options, record=record)
-    if function is not solve_amd:
-        kwargs["method"] = solver
-    return function(flow, y, z0, **kwargs)
+    flow_solver = make_flow_solver(
+        solver, options, ode_order=ode_order, alpha=alpha, tau=tau,
+        step_size=step_size, tol=tol, max_steps=max_steps,
+    )
+    return flow_solver.solve(decoder, loss, y, z0, record=record)
 
 
 __all__ = [
@@ -131,14 +301,15 @@ __all__ = [
     "MAX_STEPS",
     "NONFINITE",
     "REACHED_TAU",
-    "RECORDING_SOLVERS",
     "SOLVERS",
     "STALLED",
     "STATUS_NAMES",
+    "FlowSolver",
     "SolveResult",
+    "SolverSpec",
     "StepRecord",
     "Trajectory",
-    "adjoint_options",
-    "check_solver_options",
+    "make_flow_solver",
+    "recording_solvers",
     "solve",
 ]

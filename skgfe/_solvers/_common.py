@@ -1,6 +1,9 @@
-"""What every solver returns: codes, per-sample statistics and, on request, the path."""
+"""What every solver shares: its options, its stopping rule and what it returns."""
 
-from typing import Callable, NamedTuple, Optional
+from collections.abc import Callable
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import NamedTuple
 
 import torch
 
@@ -29,7 +32,7 @@ class StepRecord(NamedTuple):
     indexes the batch (None: every row).
     """
 
-    rows: Optional[torch.Tensor]
+    rows: torch.Tensor | None
     state: tuple
     coeffs: dict
     t: torch.Tensor
@@ -100,4 +103,96 @@ class SolveResult(NamedTuple):
     n_steps: torch.Tensor
     n_fev: torch.Tensor
     status: torch.Tensor
-    trajectory: Optional[Trajectory] = None
+    trajectory: Trajectory | None = None
+
+
+@dataclass(frozen=True)
+class Option:
+    """One solver option: its default and the values it accepts.
+
+    ``types`` are the accepted Python types (``bool`` never counts as a
+    number), ``valid`` the range test applied after the type test, and
+    ``allowed`` says in words what passes both, for the error messages.
+    """
+
+    default: object
+    allowed: str
+    types: tuple = (Real,)
+    valid: Callable[[object], bool] = lambda value: True
+    nullable: bool = False
+
+    def check(self, key: str, value):
+        """Return ``value`` if allowed, else raise TypeError or ValueError."""
+        if value is None and self.nullable:
+            return value
+        message = f"solver_options[{key!r}] must be {self.allowed}, got {value!r}"
+        if isinstance(value, bool) or not isinstance(value, self.types):
+            raise TypeError(message)
+        if not self.valid(value):
+            raise ValueError(message)
+        return value
+
+
+def real_option(default, low, high, *, closed="neither", nullable=False):
+    """A float option in the interval from ``low`` to ``high``.
+
+    ``closed`` is 'neither', 'left', 'right' or 'both'; NaN never passes, and
+    inf passes only as a closed bound (``high=float('inf'), closed='right'``).
+    """
+    left = "[" if closed in ("left", "both") else "("
+    right = "]" if closed in ("right", "both") else ")"
+    allowed = f"a float in {left}{low}, {high}{right}"
+    if nullable:
+        allowed += " or None"
+
+    def valid(value):
+        above = value >= low if left == "[" else value > low
+        below = value <= high if right == "]" else value < high
+        return bool(above and below)
+
+    return Option(default, allowed, (Real,), valid, nullable)
+
+
+def int_option(default, low, *, nullable=False):
+    """An integer option of at least ``low``."""
+    allowed = f"an int >= {low}" + (" or None" if nullable else "")
+    return Option(default, allowed, (Integral,), lambda value: value >= low, nullable)
+
+
+def str_option(default, choices):
+    """A string option among ``choices``."""
+    allowed = "one of " + ", ".join(repr(choice) for choice in sorted(choices))
+    return Option(default, allowed, (str,), lambda value: value in choices)
+
+
+# The per-sample stopping rule of every solver that stops before tau: a sample
+# stops after `patience` accepted steps in a row whose relative loss decrease
+# is below tol (flow_tol).
+PATIENCE = int_option(3, 1)
+
+
+def relative_decrease(loss: torch.Tensor, new_loss: torch.Tensor) -> torch.Tensor:
+    """Per-sample ``(loss - new_loss) / |loss|``, shape (n,)."""
+    decrease = loss - new_loss
+    return decrease / loss.abs().clamp_min(torch.finfo(decrease.dtype).tiny)
+
+
+def count_quiet_steps(
+    quiet: torch.Tensor,
+    rel_decrease: torch.Tensor,
+    accept: torch.Tensor,
+    tol: float,
+    counting: torch.Tensor | bool = True,
+) -> torch.Tensor:
+    """Accepted steps in a row whose relative loss change is below ``tol``.
+
+    ``quiet`` (n,) long is the count before the step, ``rel_decrease`` (n,) the
+    step's relative decrease, ``accept`` (n,) bool the rows that took it;
+    other rows keep their count. Where ``counting`` is False a quiet step
+    resets the count instead (AMD: its step is still growing). The change is
+    taken in absolute value, so a flow whose loss rises (a fixed step that
+    overshoots) is never taken for converged; AMD's accepted steps never raise
+    the loss, for which this is the signed decrease.
+    """
+    counted = torch.where(counting & (rel_decrease.abs() < tol), quiet + 1, 0)
+    return torch.where(accept, counted, quiet)

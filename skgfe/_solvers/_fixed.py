@@ -1,23 +1,40 @@
 """Fixed-step explicit Euler and classic Runge-Kutta 4 on any flow's state."""
 
 import math
+from collections.abc import Callable
 
 import torch
 
-from ._common import MAX_STEPS, NONFINITE, REACHED_TAU, SolveResult, StepRecord, Trajectory
+from .._flows import FirstOrderFlow, SecondOrderFlow, State
+from ._common import (
+    MAX_STEPS,
+    NONFINITE,
+    REACHED_TAU,
+    SolveResult,
+    StepRecord,
+    Trajectory,
+)
+
+# derivative(t, state) -> (d state / dt, loss at state (n,))
+Derivative = Callable[[float, State], tuple[State, torch.Tensor]]
+Stepper = Callable[[Derivative, float, State, float], tuple[State, torch.Tensor]]
 
 
-def _axpy(state, h, derivative):
+def _axpy(state: State, h: float, derivative: State) -> State:
     return tuple(s + h * d for s, d in zip(state, derivative))
 
 
-def euler_step(derivative, t, state, h):
+def euler_step(
+    derivative: Derivative, t: float, state: State, h: float
+) -> tuple[State, torch.Tensor]:
     """One explicit Euler step; returns (new state, loss at ``state``)."""
     k1, loss = derivative(t, state)
     return _axpy(state, h, k1), loss
 
 
-def rk4_step(derivative, t, state, h):
+def rk4_step(
+    derivative: Derivative, t: float, state: State, h: float
+) -> tuple[State, torch.Tensor]:
     """One classic RK4 step; returns (new state, loss at ``state``)."""
     k1, loss = derivative(t, state)
     k2, _ = derivative(t + h / 2, _axpy(state, h / 2, k1))
@@ -34,8 +51,18 @@ STEPPERS = {"euler": (euler_step, 1), "rk4": (rk4_step, 4)}
 
 
 def solve_fixed(
-    flow, y, z0, *, method, tau, step_size, tol, max_steps, options, record=False
-):
+    flow: FirstOrderFlow | SecondOrderFlow,
+    y: torch.Tensor,
+    z0: torch.Tensor,
+    *,
+    method: str,
+    tau: float,
+    step_size: float,
+    tol: float,
+    max_steps: int,
+    options: dict,
+    record: bool = False,
+) -> SolveResult:
     """Integrate ``flow`` from 0 to ``tau`` in equal steps no longer than ``step_size``.
 
     At most ``max_steps`` steps are made; samples stopped by that cap get the
@@ -49,7 +76,7 @@ def solve_fixed(
     state = flow.initial_state(z0)
     records = []
 
-    def derivative(t, s):
+    def derivative(t: float, s: State) -> tuple[State, torch.Tensor]:
         return flow.derivative(t, s, y)
 
     t = 0.0
@@ -63,7 +90,7 @@ def solve_fixed(
     z = flow.codes(state)
     loss, grad = flow.objective.value_and_grad(z, y)
     finite = torch.isfinite(loss) & torch.isfinite(z).all(dim=1)
-    long = dict(dtype=torch.long, device=z0.device)
+    long = {"dtype": torch.long, "device": z0.device}
     status = torch.full((n,), MAX_STEPS if n_steps < n_needed else REACHED_TAU, **long)
     status = torch.where(finite, status, NONFINITE)
     counts = torch.full((n,), n_steps, **long)
@@ -82,9 +109,11 @@ def solve_fixed(
     )
 
 
-def _replay_step(flow, stepper):
-    def step(state, y, t, h):
-        def derivative(t_stage, s):
+def _replay_step(flow: FirstOrderFlow | SecondOrderFlow, stepper: Stepper) -> Callable:
+    """The pure, differentiable step that the full adjoint replays."""
+
+    def step(state: State, y: torch.Tensor, t: float, h: float) -> State:
+        def derivative(t_stage: float, s: State) -> tuple[State, torch.Tensor]:
             return flow.derivative(t_stage, s, y, create_graph=True)
 
         return stepper(derivative, t, state, h)[0]

@@ -12,27 +12,44 @@ import math
 
 import torch
 from torchdiffeq import odeint
-from torchdiffeq._impl.odeint import SOLVERS as _TORCHDIFFEQ_SOLVERS
 
+from .._compat import TORCHDIFFEQ_SOLVERS
+from .._flows import FirstOrderFlow, SecondOrderFlow, State
 from ..exceptions import FlowSolverError
-from ._common import MAX_STEPS, NONFINITE, REACHED_TAU, SolveResult
+from ._common import MAX_STEPS, NONFINITE, REACHED_TAU, SolveResult, real_option
 
 FIXED_GRID = frozenset(
     {"euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams",
      "fixed_adams"}
 )
 # scipy_solver leaves torch and cannot follow a torch decoder on the GPU.
-METHODS = frozenset(_TORCHDIFFEQ_SOLVERS) - {"scipy_solver"}
-ADAPTIVE = METHODS - FIXED_GRID
+METHODS = frozenset(TORCHDIFFEQ_SOLVERS) - {"scipy_solver"}
 
-# Options forwarded to torchdiffeq's adaptive methods (tol gives rtol and atol).
-DEFAULT_OPTIONS = {"atol": None, "first_step": None}
+# Options of torchdiffeq's adaptive methods (tol gives rtol, and atol unless
+# set); its fixed-grid methods take none.
+ADAPTIVE_OPTIONS = {
+    "atol": real_option(None, 0, float("inf"), nullable=True),
+    "first_step": real_option(None, 0, float("inf"), nullable=True),
+}
 
 
 def solve_torchdiffeq(
-    flow, y, z0, *, method, tau, step_size, tol, max_steps, options, record=False
-):
-    """Solve with torchdiffeq's ``method``; see the module docstring."""
+    flow: FirstOrderFlow | SecondOrderFlow,
+    y: torch.Tensor,
+    z0: torch.Tensor,
+    *,
+    method: str,
+    tau: float,
+    step_size: float,
+    tol: float,
+    max_steps: int,
+    options: dict,
+    record: bool = False,
+) -> SolveResult:
+    """Solve with torchdiffeq's ``method``; see the module docstring.
+
+    ``record`` must be False: torchdiffeq does not report its steps.
+    """
     if method in FIXED_GRID:
         n_needed = max(1, math.ceil(tau / step_size - 1e-9))
         t_end = tau * min(1.0, max_steps / n_needed)
@@ -60,7 +77,7 @@ def solve_torchdiffeq(
     z = flow.codes(state)
     loss, grad = flow.objective.value_and_grad(z, y)
     finite = torch.isfinite(loss) & torch.isfinite(z).all(dim=1)
-    long = dict(dtype=torch.long, device=z0.device)
+    long = {"dtype": torch.long, "device": z0.device}
     status = torch.full((z0.shape[0],), MAX_STEPS if capped else REACHED_TAU, **long)
     return SolveResult(
         z=z,
@@ -73,7 +90,16 @@ def solve_torchdiffeq(
     )
 
 
-def _odeint(flow, y, state, t_end, method, rtol, atol, options):
+def _odeint(
+    flow: FirstOrderFlow | SecondOrderFlow,
+    y: torch.Tensor,
+    state: State,
+    t_end: float,
+    method: str,
+    rtol: float,
+    atol: float,
+    options: dict,
+) -> tuple[State, int]:
     """Return the state at ``t_end`` and the number of field evaluations."""
     n_evals = 0
 
@@ -94,5 +120,7 @@ def _odeint(flow, y, state, t_end, method, rtol, atol, options):
             hint = "loosen flow_tol, lower alpha, or use solver='amd'"
         else:
             hint = "check the decoder for non-finite outputs, or use solver='amd'"
-        raise FlowSolverError(f"torchdiffeq solver {method!r} failed ({message}); {hint}") from exc
+        raise FlowSolverError(
+            f"torchdiffeq solver {method!r} failed ({message}); {hint}"
+        ) from exc
     return tuple(component[-1] for component in path), n_evals
