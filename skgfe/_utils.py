@@ -7,7 +7,17 @@ import torch
 
 from .exceptions import DeviceWarning
 
-_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+_TORCH_DTYPES = {
+    np.dtype(np.float32): torch.float32,
+    np.dtype(np.float64): torch.float64,
+}
+# The NumPy dtype to copy into when to_tensor must copy, so that the cast to
+# the torch dtype does not copy a second time.
+_NUMPY_DTYPES = {
+    torch.float32: np.float32,
+    torch.float64: np.float64,
+    torch.int64: np.int64,
+}
 
 
 def resolve_device(device) -> torch.device:
@@ -67,12 +77,23 @@ def torch_dtype(dtype) -> torch.dtype:
 
 
 def to_tensor(X, device, dtype) -> torch.Tensor:
-    """Copy an array to a tensor of the given torch dtype on ``device``."""
+    """An array as a tensor of torch ``dtype`` on ``device``, sharing memory if it can.
+
+    A writable array with non-negative strides (C- or F-ordered, or a strided
+    view) is wrapped without a copy when its dtype and ``device`` already
+    match. Otherwise the array is copied once: torch has no negative strides
+    (``X[::-1]``) nor non-native byte order, and must not wrap read-only
+    memory (a memmap, a broadcast view) that it might write to.
+    """
     X = np.asarray(X)
-    if not X.flags.writeable:
-        # torch cannot wrap read-only memory (e.g. a memmap) safely.
-        X = X.copy()
-    return torch.as_tensor(X, dtype=dtype, device=device)
+    must_copy = (
+        not X.flags.writeable
+        or not X.dtype.isnative
+        or any(stride < 0 for stride in X.strides)
+    )
+    if must_copy:
+        X = np.array(X, dtype=_NUMPY_DTYPES.get(dtype), order="C")
+    return torch.from_numpy(X).to(device=device, dtype=dtype)
 
 
 def to_numpy(tensor: torch.Tensor, dtype=None) -> np.ndarray:

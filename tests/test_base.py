@@ -450,3 +450,57 @@ def test_transform_allocates_no_copy_of_its_input(fitted):
         tracemalloc.stop()
     # Host allocations stay below half the input: no full-size temporary.
     assert peak < X_large.nbytes / 2
+
+
+
+# Reversed views (negative strides) and torch tensors as X, on all three
+# estimators; OneBitAutoencoder shares the base's input handling.
+def _all_estimators():
+    from skgfe import OneBitAutoencoder
+
+    return {
+        "AutoencoderBaseline": partial(AutoencoderBaseline, **SMALL),
+        "GradientFlowEncoder": partial(GradientFlowEncoder, max_flow_steps=100,
+                                       **SMALL),
+        "OneBitAutoencoder": partial(OneBitAutoencoder, n_components=3, max_iter=2,
+                                     device="cpu", random_state=0),
+    }
+
+
+@pytest.mark.parametrize("name", list(_all_estimators()))
+@pytest.mark.parametrize("reverse", [lambda A: A[::-1], lambda A: A[:, ::-1]],
+                         ids=["rows", "columns"])
+def test_reversed_views_give_the_results_of_their_copies(name, reverse):
+    make = _all_estimators()[name]
+    X = np.random.default_rng(3).uniform(size=(30, 6))
+    view = reverse(X)
+    assert min(view.strides) < 0
+    copy = view.copy()
+
+    # The view holds the copy's values, so every result is the copy's, bit for bit.
+    on_copy = make().fit(copy)
+    np.testing.assert_array_equal(make().fit(view).transform(copy),
+                                  on_copy.transform(copy))
+    np.testing.assert_array_equal(make().fit_transform(view),
+                                  make().fit_transform(copy))
+    np.testing.assert_array_equal(on_copy.transform(view), on_copy.transform(copy))
+    np.testing.assert_array_equal(on_copy.score_samples(view),
+                                  on_copy.score_samples(copy))
+    assert on_copy.score(view) == on_copy.score(copy)
+    codes = on_copy.transform(copy)
+    np.testing.assert_array_equal(on_copy.inverse_transform(reverse(codes)),
+                                  on_copy.inverse_transform(reverse(codes).copy()))
+
+
+@pytest.mark.parametrize("name", list(_all_estimators()))
+def test_results_on_reversed_rows_are_the_results_reversed(name):
+    X = np.random.default_rng(3).uniform(size=(30, 6))
+    model = _all_estimators()[name]().fit(X)
+    codes = model.transform(X)
+    # Rows are encoded independently (up to round-off, as in
+    # test_transform_is_invariant_to_subsets_and_order).
+    np.testing.assert_allclose(model.transform(X[::-1]), codes[::-1], atol=1e-9)
+    np.testing.assert_allclose(model.score_samples(X[::-1]),
+                               model.score_samples(X)[::-1], atol=1e-9)
+    np.testing.assert_allclose(model.inverse_transform(codes[::-1]),
+                               model.inverse_transform(codes)[::-1], atol=1e-9)

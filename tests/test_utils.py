@@ -1,0 +1,92 @@
+"""Torch plumbing: array to tensor conversion and dtype mapping."""
+
+import numpy as np
+import pytest
+import torch
+
+from skgfe._utils import to_tensor
+
+
+@pytest.fixture
+def X():
+    return np.random.default_rng(0).uniform(size=(7, 5))
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        lambda X: X,
+        lambda X: np.asfortranarray(X),
+        lambda X: X[::2],
+        lambda X: X[:, 1:4],
+        lambda X: X.T,
+    ],
+    ids=["C", "F", "every other row", "column slice", "transpose"],
+)
+def test_ordinary_arrays_are_wrapped_without_a_copy(X, view):
+    array = view(X)
+    tensor = to_tensor(array, "cpu", torch.float64)
+    assert np.shares_memory(tensor.numpy(), array)
+    np.testing.assert_array_equal(tensor.numpy(), array)
+
+
+def test_float32_array_is_wrapped_without_a_copy(X):
+    array = X.astype(np.float32)
+    tensor = to_tensor(array, "cpu", torch.float32)
+    assert tensor.dtype == torch.float32
+    assert np.shares_memory(tensor.numpy(), array)
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        lambda X: X[::-1],
+        lambda X: X[:, ::-1],
+        lambda X: X[::-2, ::-1],
+        lambda X: X.T[::-1],
+    ],
+    ids=["rows reversed", "columns reversed", "both reversed", "transpose reversed"],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_negative_strides_are_copied(X, view, dtype):
+    array = view(X)
+    tensor = to_tensor(array, "cpu", dtype)
+    assert tensor.dtype == dtype
+    assert not np.shares_memory(tensor.numpy(), X)
+    np.testing.assert_array_equal(tensor.numpy(), array.astype(tensor.numpy().dtype))
+
+
+def test_negative_strides_of_integer_indices(X):
+    pairs = np.array([[0, 1], [2, 3], [4, 5]])[::-1]
+    tensor = to_tensor(pairs, "cpu", torch.int64)
+    assert tensor.dtype == torch.int64
+    np.testing.assert_array_equal(tensor.numpy(), pairs)
+
+
+@pytest.mark.parametrize(
+    "make_read_only",
+    [
+        lambda X: np.broadcast_to(X[0], X.shape),
+        lambda X: np.frombuffer(X.tobytes(), X.dtype).reshape(X.shape),
+    ],
+    ids=["broadcast", "frombuffer"],
+)
+def test_read_only_arrays_are_copied_into_writable_memory(X, make_read_only):
+    array = make_read_only(X)
+    assert not array.flags.writeable
+    tensor = to_tensor(array, "cpu", torch.float64)
+    assert not np.shares_memory(tensor.numpy(), array)
+    tensor += 1  # the copy is the tensor's own: writing to it is safe
+    np.testing.assert_array_equal(tensor.numpy(), array + 1)
+
+
+def test_non_native_byte_order_is_copied(X):
+    array = X.astype(X.dtype.newbyteorder())
+    tensor = to_tensor(array, "cpu", torch.float64)
+    np.testing.assert_array_equal(tensor.numpy(), X)
+
+
+def test_dtype_cast_copies(X):
+    tensor = to_tensor(X, "cpu", torch.float32)
+    assert tensor.dtype == torch.float32
+    assert not np.shares_memory(tensor.numpy(), X)
