@@ -76,6 +76,24 @@ def torch_dtype(dtype) -> torch.dtype:
     return _TORCH_DTYPES[np.dtype(dtype)]
 
 
+def host_array(X):
+    """Return ``X`` as a NumPy array if it is a torch tensor, else ``X`` unchanged.
+
+    Call it before scikit-learn's ``check_array``/``validate_data``: they read
+    a tensor through ``np.asarray``, which fails on a tensor that requires
+    grad or lives on a GPU, and they do not recognise torch dtypes, so a
+    float32 tensor comes out as float64. Here the tensor is detached and
+    brought to the host first; a CPU tensor's memory is shared, not copied.
+    """
+    if not isinstance(X, torch.Tensor):
+        return X
+    X = X.detach().cpu().resolve_conj().resolve_neg()
+    if X.dtype == torch.bfloat16:
+        # NumPy has no bfloat16; float32 holds every bfloat16 value exactly.
+        X = X.float()
+    return X.numpy()
+
+
 def to_tensor(X, device, dtype) -> torch.Tensor:
     """An array as a tensor of torch ``dtype`` on ``device``, sharing memory if it can.
 

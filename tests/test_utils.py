@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from skgfe._utils import to_tensor
+from skgfe._utils import host_array, to_tensor
 
 
 @pytest.fixture
@@ -90,3 +90,34 @@ def test_dtype_cast_copies(X):
     tensor = to_tensor(X, "cpu", torch.float32)
     assert tensor.dtype == torch.float32
     assert not np.shares_memory(tensor.numpy(), X)
+
+
+def test_host_array_leaves_non_tensors_alone(X):
+    assert host_array(X) is X
+    data = [[1.0, 2.0]]
+    assert host_array(data) is data
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_host_array_keeps_a_tensors_dtype_and_memory(dtype):
+    tensor = torch.rand(4, 3, dtype=dtype)
+    array = host_array(tensor)
+    assert isinstance(array, np.ndarray)
+    assert array.dtype == torch.empty(0, dtype=dtype).numpy().dtype
+    assert np.shares_memory(array, tensor.numpy())
+
+
+def test_host_array_detaches_a_tensor_that_requires_grad():
+    tensor = torch.rand(4, 3, requires_grad=True)
+    array = host_array(tensor)
+    np.testing.assert_array_equal(array, tensor.detach().numpy())
+    assert tensor.requires_grad  # the caller's tensor is untouched
+
+
+def test_host_array_resolves_lazy_negation_and_bfloat16():
+    negated = torch.rand(3, 2)._neg_view()
+    np.testing.assert_array_equal(host_array(negated), negated.resolve_neg().numpy())
+    half = torch.rand(3, 2).to(torch.bfloat16)
+    array = host_array(half)
+    assert array.dtype == np.float32
+    np.testing.assert_array_equal(array, half.float().numpy())
