@@ -73,7 +73,12 @@ def map_location(device) -> torch.device:
 
 def torch_dtype(dtype) -> torch.dtype:
     """Map a numpy floating dtype (float32 or float64) to the torch dtype."""
-    return _TORCH_DTYPES[np.dtype(dtype)]
+    try:
+        return _TORCH_DTYPES[np.dtype(dtype)]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(
+            f"dtype={dtype!r} is not supported; expected float32 or float64"
+        ) from exc
 
 
 def host_array(X):

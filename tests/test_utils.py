@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from skgfe._utils import host_array, to_tensor
+from skgfe._utils import host_array, to_tensor, torch_dtype
 
 
 @pytest.fixture
@@ -121,3 +121,9 @@ def test_host_array_resolves_lazy_negation_and_bfloat16():
     array = host_array(half)
     assert array.dtype == np.float32
     np.testing.assert_array_equal(array, half.float().numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int64, "complex128", object])
+def test_torch_dtype_rejects_other_dtypes_naming_them(dtype):
+    with pytest.raises(ValueError, match="dtype=.* expected float32 or float64"):
+        torch_dtype(dtype)
