@@ -291,6 +291,13 @@ def load_fashion_mnist(
         If ``subset`` or ``n_samples`` is invalid, or if an IDX file is
         malformed (the message names the file).
 
+    Notes
+    -----
+    Valid IDX files that hold no images give empty arrays of shape
+    ``(0, 784)``, ``(0,)`` and ``(0, 28, 28)`` rather than an error, as
+    :func:`sklearn.datasets.load_svmlight_file` does for an empty file; with
+    ``subset="all"`` the other subset's rows are still returned.
+
     Examples
     --------
     >>> from skgfe.datasets import load_fashion_mnist
@@ -306,7 +313,8 @@ def load_fashion_mnist(
     pixels = np.concatenate([pixels for pixels, _ in pairs])[:n_samples]
     target = np.concatenate([labels for _, labels in pairs])[:n_samples]
     images = np.divide(pixels, 255, dtype=np.float32)
-    data = images.reshape(len(images), -1)
+    # Not reshape(len, -1): with zero images the -1 is ambiguous and fails.
+    data = images.reshape(len(images), math.prod(_IMAGE_SHAPE))
     target = target.astype(np.int64)
 
     if return_X_y:

@@ -283,3 +283,28 @@ def test_real_test_subset():
     assert 0.0 <= bunch.data.min() and bunch.data.max() <= 1.0
     # The official test set is balanced: 1,000 images per class.
     np.testing.assert_array_equal(np.bincount(bunch.target), np.full(10, 1000))
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_files_with_zero_images_give_empty_arrays(tmp_path, compress):
+    # Valid IDX files announcing 0 images: empty arrays of the usual widths, as
+    # sklearn.datasets.load_svmlight_file returns for an empty file, so that
+    # subset="all" still works when one subset is empty.
+    arrays = _write_dataset(tmp_path, compress)
+    empty_images = np.zeros((0, 28, 28), dtype=np.uint8)
+    empty_labels = np.zeros(0, dtype=np.uint8)
+    _write(tmp_path / "train-images-idx3-ubyte", _idx_bytes(empty_images), compress)
+    _write(tmp_path / "train-labels-idx1-ubyte", _idx_bytes(empty_labels), compress)
+
+    bunch = load_fashion_mnist(tmp_path)
+    assert bunch.data.shape == (0, 784) and bunch.data.dtype == np.float32
+    assert bunch.target.shape == (0,) and bunch.target.dtype == np.int64
+    assert bunch.images.shape == (0, 28, 28) and bunch.images.dtype == np.float32
+
+    data, target = load_fashion_mnist(tmp_path, n_samples=3, return_X_y=True)
+    assert data.shape == (0, 784) and target.shape == (0,)
+
+    images, labels = arrays["test"]
+    both = load_fashion_mnist(tmp_path, subset="all")
+    np.testing.assert_array_equal(both.images, images / np.float32(255))
+    np.testing.assert_array_equal(both.target, labels)
