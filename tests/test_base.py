@@ -557,3 +557,17 @@ def test_tensor_X_that_requires_grad_is_detached(name):
                                   expected.inverse_transform(codes.detach().numpy()))
     # The caller's tensor is left as it was: still requiring grad, no gradient.
     assert X.requires_grad and X.grad is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="skgfe/_base.py _make_pair_set must build the pair indices with "
+    "to_tensor(pairs, self.device_, torch.int64), not torch.as_tensor",
+)
+@pytest.mark.parametrize("reverse", [lambda A: A[::-1], lambda A: A[:, ::-1]],
+                         ids=["rows", "columns"])
+def test_reversed_pairs_give_the_results_of_their_copies(estimator, X, reverse):
+    pairs = reverse(np.column_stack([np.arange(39), np.arange(1, 40)]))
+    estimator.set_params(distortion_weight=1.0)
+    expected = clone(estimator).fit(X, pairs=pairs.copy()).transform(X)
+    np.testing.assert_array_equal(estimator.fit(X, pairs=pairs).transform(X), expected)
