@@ -31,6 +31,7 @@ from ._threads import available_cores, torch_threads
 from ._utils import (
     batch_slices,
     draw_seed,
+    host_array,
     make_generator,
     map_location,
     resolve_device,
@@ -333,7 +334,8 @@ class BaseDecoderEstimator(
         return self
 
     def _fit_checked(self, X, continuing, fit_data) -> None:
-        X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=not continuing)
+        X = validate_data(self, host_array(X), dtype=_FLOAT_DTYPES,
+                          reset=not continuing)
         _check_magnitude(X, "X")
         self._check_params(X.shape[1])
         resolve_device(self.device)
@@ -393,7 +395,7 @@ class BaseDecoderEstimator(
             Reconstructions (probabilities for ``loss='bce'``), in the dtype of X.
         """
         check_is_fitted(self)
-        X = check_array(X, dtype=_FLOAT_DTYPES, input_name="X")
+        X = check_array(host_array(X), dtype=_FLOAT_DTYPES, input_name="X")
         _check_magnitude(X, "X")
         if X.shape[1] != self.n_components:
             raise ValueError(
@@ -786,7 +788,7 @@ class BaseDecoderEstimator(
         """Validated X and a CPU tensor view of it; batches move to the device
         one at a time (see :meth:`_map_batches`), so device memory stays bounded."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
+        X = validate_data(self, host_array(X), dtype=_FLOAT_DTYPES, reset=False)
         _check_magnitude(X, "X")
         # In X's own dtype: batches are cast to the model's dtype one at a time,
         # never the whole of X at once.

@@ -250,6 +250,6 @@ def _pair_set(points, pairs, distances, midpoints) -> PairSet:
     def tensor(array):
         return None if array is None else to_tensor(array, points.device, points.dtype)
 
-    indices = torch.as_tensor(pairs, device=points.device)
+    indices = to_tensor(pairs, points.device, torch.int64)
     return PairSet(points, indices[:, 0], indices[:, 1], tensor(distances),
                    tensor(midpoints))

@@ -4,6 +4,8 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_array
 
+from ._utils import host_array
+
 # Neighbours per sample when the pairs are not given. Five keeps the pairs
 # local (so the chord length is close to the geodesic one) while linking every
 # sample to more than one other.
@@ -60,7 +62,7 @@ def check_pair_data(X, pairs, pair_distances, midpoints, *, distortion_weight,
                 "midpoints of the pairs as an array of shape (n_pairs, n_features); "
                 "pass fit(X, pairs=..., midpoints=...), or set bending_weight=0"
             )
-        midpoints = check_array(midpoints, dtype=X.dtype, input_name="midpoints")
+        midpoints = check_array(host_array(midpoints), dtype=X.dtype, input_name="midpoints")
         if midpoints.shape != (pairs.shape[0], X.shape[1]):
             raise ValueError(
                 f"midpoints must have shape (n_pairs, n_features) = "
@@ -94,7 +96,7 @@ def nearest_neighbor_pairs(X, n_neighbors):
 
 def check_pairs(pairs, n_rows, rows_name):
     """``pairs`` as an int64 array of shape (n_pairs, 2) of distinct rows of ``rows_name``."""
-    pairs = check_array(pairs, dtype=None, input_name="pairs")
+    pairs = check_array(host_array(pairs), dtype=None, input_name="pairs")
     if not np.issubdtype(pairs.dtype, np.integer) or pairs.shape[1] != 2:
         raise ValueError(
             f"pairs must be an integer array of shape (n_pairs, 2), got dtype "
@@ -120,7 +122,7 @@ def _check_distances(X, pairs, pair_distances):
                 "zero; pass pair_distances or drop those pairs"
             )
         return distances
-    distances = check_array(pair_distances, dtype=X.dtype, ensure_2d=False,
+    distances = check_array(host_array(pair_distances), dtype=X.dtype, ensure_2d=False,
                             input_name="pair_distances")
     if distances.shape != (pairs.shape[0],):
         raise ValueError(

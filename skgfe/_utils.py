@@ -9,7 +9,17 @@ import torch
 
 from .exceptions import DeviceWarning
 
-_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+_TORCH_DTYPES = {
+    np.dtype(np.float32): torch.float32,
+    np.dtype(np.float64): torch.float64,
+}
+# The NumPy dtype to copy into when to_tensor must copy, so that the cast to
+# the torch dtype does not copy a second time.
+_NUMPY_DTYPES = {
+    torch.float32: np.float32,
+    torch.float64: np.float64,
+    torch.int64: np.int64,
+}
 
 
 def resolve_device(device) -> torch.device:
@@ -65,16 +75,50 @@ def map_location(device) -> torch.device:
 
 def torch_dtype(dtype) -> torch.dtype:
     """Map a numpy floating dtype (float32 or float64) to the torch dtype."""
-    return _TORCH_DTYPES[np.dtype(dtype)]
+    try:
+        return _TORCH_DTYPES[np.dtype(dtype)]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(
+            f"dtype={dtype!r} is not supported; expected float32 or float64"
+        ) from exc
+
+
+def host_array(X):
+    """Return ``X`` as a NumPy array if it is a torch tensor, else ``X`` unchanged.
+
+    Call it before scikit-learn's ``check_array``/``validate_data``: they read
+    a tensor through ``np.asarray``, which fails on a tensor that requires
+    grad or lives on a GPU, and they do not recognise torch dtypes, so a
+    float32 tensor comes out as float64. Here the tensor is detached and
+    brought to the host first; a CPU tensor's memory is shared, not copied.
+    """
+    if not isinstance(X, torch.Tensor):
+        return X
+    X = X.detach().cpu().resolve_conj().resolve_neg()
+    if X.dtype == torch.bfloat16:
+        # NumPy has no bfloat16; float32 holds every bfloat16 value exactly.
+        X = X.float()
+    return X.numpy()
 
 
 def to_tensor(X, device, dtype) -> torch.Tensor:
-    """Copy an array to a tensor of the given torch dtype on ``device``."""
+    """An array as a tensor of torch ``dtype`` on ``device``, sharing memory if it can.
+
+    A writable array with non-negative strides (C- or F-ordered, or a strided
+    view) is wrapped without a copy when its dtype and ``device`` already
+    match. Otherwise the array is copied once: torch has no negative strides
+    (``X[::-1]``) nor non-native byte order, and must not wrap read-only
+    memory (a memmap, a broadcast view) that it might write to.
+    """
     X = np.asarray(X)
-    if not X.flags.writeable:
-        # torch cannot wrap read-only memory (e.g. a memmap) safely.
-        X = X.copy()
-    return torch.as_tensor(X, dtype=dtype, device=device)
+    must_copy = (
+        not X.flags.writeable
+        or not X.dtype.isnative
+        or any(stride < 0 for stride in X.strides)
+    )
+    if must_copy:
+        X = np.array(X, dtype=_NUMPY_DTYPES.get(dtype), order="C")
+    return torch.from_numpy(X).to(device=device, dtype=dtype)
 
 
 def to_numpy(tensor: torch.Tensor, dtype=None) -> np.ndarray:

@@ -138,12 +138,28 @@ def _read_idx(path):
 
 
 def _resolve_data_home(data_home):
-    """Return the folder to search and a phrase saying where it came from."""
+    """Return the folder to search and a phrase saying where it came from.
+
+    Raises a TypeError if ``data_home`` is not a path, and a ValueError if
+    the folder chosen is a file.
+    """
     if data_home is not None:
-        return Path(data_home).expanduser(), "the data_home argument"
-    if os.environ.get(_ENV_VAR):
-        return Path(os.environ[_ENV_VAR]).expanduser(), f"${_ENV_VAR}"
-    return _DEFAULT_DATA_HOME, "the default location"
+        if not isinstance(data_home, (str, os.PathLike)):
+            raise TypeError(
+                "data_home must be None, a str or a path-like object naming a "
+                f"folder, got {type(data_home).__name__}: {data_home!r}."
+            )
+        folder, origin = Path(data_home).expanduser(), "the data_home argument"
+    elif os.environ.get(_ENV_VAR):
+        folder, origin = Path(os.environ[_ENV_VAR]).expanduser(), f"${_ENV_VAR}"
+    else:
+        folder, origin = _DEFAULT_DATA_HOME, "the default location"
+    if folder.is_file():
+        raise ValueError(
+            f"{folder} (from {origin}) is a file; data_home and ${_ENV_VAR} "
+            "must name the folder holding the Fashion-MNIST IDX files."
+        )
+    return folder, origin
 
 
 def _find_file(folder, name):
@@ -153,7 +169,12 @@ def _find_file(folder, name):
     files in a subfolder work; a plain file wins over a gzipped one at the same
     depth because it is faster to read.
     """
-    matches = [p for pattern in (name, name + ".gz") for p in folder.rglob(pattern)]
+    matches = [
+        p
+        for pattern in (name, name + ".gz")
+        for p in folder.rglob(pattern)
+        if p.is_file()  # not a folder that happens to have the name
+    ]
     if not matches:
         return None
     return min(matches, key=lambda p: (len(p.parts), p.suffix == ".gz", str(p)))
@@ -162,12 +183,16 @@ def _find_file(folder, name):
 def _not_found_error(folder, origin, missing):
     """Build the error telling where the files were looked for and how to get them."""
     all_names = ", ".join(name for pair in _FILES.values() for name in pair)
+    files = f"{', '.join(missing)} (plain or with a .gz suffix)"
+    if folder.is_dir():
+        searched = f"searched {folder} and its subfolders (from {origin}) for {files}"
+    else:
+        searched = f"the folder {folder} (from {origin}) does not exist, so {files}"
+        searched += " could not be read"
     return FileNotFoundError(
-        f"Fashion-MNIST not found: searched {folder} and its subfolders "
-        f"(from {origin}) for {', '.join(missing)} (plain or with a .gz "
-        "suffix). The folder is, in order of precedence: the data_home "
-        f"argument, the environment variable {_ENV_VAR}, then "
-        f"{_DEFAULT_DATA_HOME}. To get the data, run "
+        f"Fashion-MNIST not found: {searched}. The folder is, in order of "
+        "precedence: the data_home argument, the environment variable "
+        f"{_ENV_VAR}, then {_DEFAULT_DATA_HOME}. To get the data, run "
         "`apt-get install dataset-fashion-mnist`, which installs it into "
         f"{_DEFAULT_DATA_HOME}, or set {_ENV_VAR} or pass data_home to a "
         f"folder holding the four IDX files {all_names}."
@@ -208,9 +233,10 @@ def _load_pair(images_path, labels_path):
     return images, labels
 
 
-def _check_params(subset, n_samples):
-    """Raise a ValueError naming the first invalid parameter."""
-    if subset not in _SUBSETS:
+def _check_params(subset, n_samples, return_X_y):
+    """Raise a ValueError or TypeError naming the first invalid parameter."""
+    # isinstance first: ``in`` on an array would compare element-wise.
+    if not isinstance(subset, str) or subset not in _SUBSETS:
         raise ValueError(f"subset must be one of {_SUBSETS}, got {subset!r}.")
     is_int = isinstance(n_samples, numbers.Integral) and not isinstance(
         n_samples, bool
@@ -219,6 +245,8 @@ def _check_params(subset, n_samples):
         raise ValueError(
             f"n_samples must be None or an int >= 1, got {n_samples!r}."
         )
+    if not isinstance(return_X_y, (bool, np.bool_)):
+        raise TypeError(f"return_X_y must be True or False, got {return_X_y!r}.")
 
 
 def load_fashion_mnist(
@@ -287,9 +315,19 @@ def load_fashion_mnist(
     FileNotFoundError
         If the IDX files of the subset are not in the folder searched; the
         message says how to get them.
+    TypeError
+        If ``data_home`` is not None, a str or a path-like object, or if
+        ``return_X_y`` is not a bool.
     ValueError
-        If ``subset`` or ``n_samples`` is invalid, or if an IDX file is
-        malformed (the message names the file).
+        If ``subset`` or ``n_samples`` is invalid, if the folder to search is
+        a file, or if an IDX file is malformed (the message names the file).
+
+    Notes
+    -----
+    Valid IDX files that hold no images give empty arrays of shape
+    ``(0, 784)``, ``(0,)`` and ``(0, 28, 28)`` rather than an error, as
+    :func:`sklearn.datasets.load_svmlight_file` does for an empty file; with
+    ``subset="all"`` the other subset's rows are still returned.
 
     Examples
     --------
@@ -298,7 +336,7 @@ def load_fashion_mnist(
     >>> X.shape, X.dtype, y.dtype  # doctest: +SKIP
     ((10000, 784), dtype('float32'), dtype('int64'))
     """
-    _check_params(subset, n_samples)
+    _check_params(subset, n_samples, return_X_y)
     folder, origin = _resolve_data_home(data_home)
     subsets = ["train", "test"] if subset == "all" else [subset]
     pairs = [_load_pair(*paths) for paths in _locate(folder, origin, subsets)]
@@ -306,7 +344,8 @@ def load_fashion_mnist(
     pixels = np.concatenate([pixels for pixels, _ in pairs])[:n_samples]
     target = np.concatenate([labels for _, labels in pairs])[:n_samples]
     images = np.divide(pixels, 255, dtype=np.float32)
-    data = images.reshape(len(images), -1)
+    # Not reshape(len, -1): with zero images the -1 is ambiguous and fails.
+    data = images.reshape(len(images), math.prod(_IMAGE_SHAPE))
     target = target.astype(np.int64)
 
     if return_X_y:

@@ -762,3 +762,119 @@ def test_pickling_does_not_change_the_pickled_estimator(fitted):
     assert vars(fitted).keys() == before.keys()
     for name, value in before.items():
         assert vars(fitted)[name] is value, name
+
+# Reversed views (negative strides) and torch tensors as X, on all three
+# estimators; OneBitAutoencoder shares the base's input handling.
+def _all_estimators():
+    from skgfe import OneBitAutoencoder
+
+    return {
+        "AutoencoderBaseline": partial(AutoencoderBaseline, **SMALL),
+        "GradientFlowEncoder": partial(GradientFlowEncoder, max_flow_steps=100,
+                                       **SMALL),
+        "OneBitAutoencoder": partial(OneBitAutoencoder, n_components=3, max_iter=2,
+                                     device="cpu", random_state=0),
+    }
+
+
+@pytest.mark.parametrize("name", list(_all_estimators()))
+@pytest.mark.parametrize("reverse", [lambda A: A[::-1], lambda A: A[:, ::-1]],
+                         ids=["rows", "columns"])
+def test_reversed_views_give_the_results_of_their_copies(name, reverse):
+    make = _all_estimators()[name]
+    X = np.random.default_rng(3).uniform(size=(30, 6))
+    view = reverse(X)
+    assert min(view.strides) < 0
+    copy = view.copy()
+
+    # The view holds the copy's values, so every result is the copy's, bit for bit.
+    on_copy = make().fit(copy)
+    np.testing.assert_array_equal(make().fit(view).transform(copy),
+                                  on_copy.transform(copy))
+    np.testing.assert_array_equal(make().fit_transform(view),
+                                  make().fit_transform(copy))
+    np.testing.assert_array_equal(on_copy.transform(view), on_copy.transform(copy))
+    np.testing.assert_array_equal(on_copy.score_samples(view),
+                                  on_copy.score_samples(copy))
+    assert on_copy.score(view) == on_copy.score(copy)
+    codes = on_copy.transform(copy)
+    np.testing.assert_array_equal(on_copy.inverse_transform(reverse(codes)),
+                                  on_copy.inverse_transform(reverse(codes).copy()))
+
+
+@pytest.mark.parametrize("name", list(_all_estimators()))
+def test_results_on_reversed_rows_are_the_results_reversed(name):
+    X = np.random.default_rng(3).uniform(size=(30, 6))
+    model = _all_estimators()[name]().fit(X)
+    codes = model.transform(X)
+    # Rows are encoded independently (up to round-off, as in
+    # test_transform_is_invariant_to_subsets_and_order).
+    np.testing.assert_allclose(model.transform(X[::-1]), codes[::-1], atol=1e-9)
+    np.testing.assert_allclose(model.score_samples(X[::-1]),
+                               model.score_samples(X)[::-1], atol=1e-9)
+    np.testing.assert_allclose(model.inverse_transform(codes[::-1]),
+                               model.inverse_transform(codes)[::-1], atol=1e-9)
+
+
+# Torch tensors as X. scikit-learn's check_array reads a tensor through
+# np.asarray: it does not know torch dtypes (a float32 tensor came out as
+# float64) and cannot read a tensor that requires grad; the base passes X
+# through skgfe._utils.host_array first.
+@pytest.mark.parametrize("name", list(_all_estimators()))
+@pytest.mark.parametrize(
+    "dtype",
+    [torch.float32, torch.float64],
+    ids=["float32", "float64"],
+)
+def test_tensor_X_gives_results_in_its_dtype(name, dtype):
+    make = _all_estimators()[name]
+    X = torch.rand(30, 6, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    X_numpy = X.numpy()
+    model = make().fit(X)
+    codes = model.transform(X)
+    assert codes.dtype == X_numpy.dtype
+    assert make().fit_transform(X).dtype == X_numpy.dtype
+    assert model.inverse_transform(torch.from_numpy(codes)).dtype == X_numpy.dtype
+    assert model.score_samples(X).dtype == np.float64
+    # The same model and results as from the NumPy array of the same values.
+    np.testing.assert_array_equal(codes, make().fit(X_numpy).transform(X_numpy))
+
+
+@pytest.mark.parametrize("name", list(_all_estimators()))
+def test_tensor_X_that_requires_grad_is_detached(name):
+    make = _all_estimators()[name]
+    X = torch.rand(30, 6, dtype=torch.float64,
+                   generator=torch.Generator().manual_seed(0)).requires_grad_()
+    X_numpy = X.detach().numpy()
+    model = make().fit(X)
+    expected = make().fit(X_numpy)
+    np.testing.assert_array_equal(model.transform(X), expected.transform(X_numpy))
+    np.testing.assert_array_equal(make().fit_transform(X),
+                                  expected.transform(X_numpy))
+    np.testing.assert_array_equal(model.score_samples(X),
+                                  expected.score_samples(X_numpy))
+    assert model.score(X) == expected.score(X_numpy)
+    codes = torch.from_numpy(model.transform(X_numpy)).requires_grad_()
+    np.testing.assert_array_equal(model.inverse_transform(codes),
+                                  expected.inverse_transform(codes.detach().numpy()))
+    # The caller's tensor is left as it was: still requiring grad, no gradient.
+    assert X.requires_grad and X.grad is None
+
+
+@pytest.mark.parametrize("reverse", [lambda A: A[::-1], lambda A: A[:, ::-1]],
+                         ids=["rows", "columns"])
+def test_reversed_pairs_give_the_results_of_their_copies(estimator, X, reverse):
+    pairs = reverse(np.column_stack([np.arange(39), np.arange(1, 40)]))
+    estimator.set_params(distortion_weight=1.0)
+    expected = clone(estimator).fit(X, pairs=pairs.copy()).transform(X)
+    np.testing.assert_array_equal(estimator.fit(X, pairs=pairs).transform(X), expected)
+
+
+def test_pair_data_may_be_tensors_that_require_grad(estimator, X):
+    pairs = np.column_stack([np.arange(39), np.arange(1, 40)])
+    distances = np.linalg.norm(X[1:] - X[:-1], axis=1)
+    estimator.set_params(distortion_weight=1.0)
+    expected = clone(estimator).fit(X, pairs=pairs, pair_distances=distances)
+    fitted = estimator.fit(X, pairs=torch.from_numpy(pairs),
+                           pair_distances=torch.from_numpy(distances).requires_grad_())
+    np.testing.assert_array_equal(fitted.transform(X), expected.transform(X))

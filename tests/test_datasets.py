@@ -259,7 +259,11 @@ def test_labels_must_be_below_10(tmp_path):
         load_fashion_mnist(tmp_path, subset="test")
 
 
-@pytest.mark.parametrize("subset", ["validation", "TRAIN", None])
+@pytest.mark.parametrize(
+    "subset",
+    ["validation", "TRAIN", None, ["train"], np.array(["train", "test"])],
+    ids=["validation", "TRAIN", "None", "list", "array"],
+)
 def test_bad_subset(tmp_path, subset):
     with pytest.raises(ValueError, match=r"subset must be one of .*'all'"):
         load_fashion_mnist(tmp_path, subset=subset)
@@ -283,3 +287,83 @@ def test_real_test_subset():
     assert 0.0 <= bunch.data.min() and bunch.data.max() <= 1.0
     # The official test set is balanced: 1,000 images per class.
     np.testing.assert_array_equal(np.bincount(bunch.target), np.full(10, 1000))
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_files_with_zero_images_give_empty_arrays(tmp_path, compress):
+    # Valid IDX files announcing 0 images: empty arrays of the usual widths, as
+    # sklearn.datasets.load_svmlight_file returns for an empty file, so that
+    # subset="all" still works when one subset is empty.
+    arrays = _write_dataset(tmp_path, compress)
+    empty_images = np.zeros((0, 28, 28), dtype=np.uint8)
+    empty_labels = np.zeros(0, dtype=np.uint8)
+    _write(tmp_path / "train-images-idx3-ubyte", _idx_bytes(empty_images), compress)
+    _write(tmp_path / "train-labels-idx1-ubyte", _idx_bytes(empty_labels), compress)
+
+    bunch = load_fashion_mnist(tmp_path)
+    assert bunch.data.shape == (0, 784) and bunch.data.dtype == np.float32
+    assert bunch.target.shape == (0,) and bunch.target.dtype == np.int64
+    assert bunch.images.shape == (0, 28, 28) and bunch.images.dtype == np.float32
+
+    data, target = load_fashion_mnist(tmp_path, n_samples=3, return_X_y=True)
+    assert data.shape == (0, 784) and target.shape == (0,)
+
+    images, labels = arrays["test"]
+    both = load_fashion_mnist(tmp_path, subset="all")
+    np.testing.assert_array_equal(both.images, images / np.float32(255))
+    np.testing.assert_array_equal(both.target, labels)
+
+
+@pytest.mark.parametrize("return_X_y", ["no", 1, None])
+def test_bad_return_X_y(fake_home, return_X_y):
+    folder, _ = fake_home
+    with pytest.raises(TypeError, match=r"return_X_y must be True or False"):
+        load_fashion_mnist(folder, return_X_y=return_X_y)
+
+
+def test_return_X_y_accepts_numpy_bools(fake_home):
+    folder, _ = fake_home
+    data, _ = load_fashion_mnist(folder, return_X_y=np.bool_(True))
+    assert data.shape == (N_TRAIN, 784)
+
+
+@pytest.mark.parametrize("data_home", [5, 2.5, b"/tmp", ["/tmp"]])
+def test_data_home_of_the_wrong_type(data_home):
+    with pytest.raises(TypeError, match=r"data_home must be None, a str or a path"):
+        load_fashion_mnist(data_home)
+
+
+def test_data_home_that_is_a_file(fake_home):
+    folder, _ = fake_home
+    a_file = next(p for p in folder.iterdir() if p.is_file())
+    with pytest.raises(ValueError, match=rf"{re.escape(str(a_file))} \(from the "
+                       r"data_home argument\) is a file; data_home .* must name"):
+        load_fashion_mnist(a_file)
+
+
+def test_environment_variable_that_names_a_file(tmp_path, monkeypatch):
+    a_file = tmp_path / "fmnist.tar"
+    a_file.write_bytes(b"")
+    monkeypatch.setenv("SKGFE_FASHION_MNIST", str(a_file))
+    with pytest.raises(ValueError, match=r"\(from \$SKGFE_FASHION_MNIST\) is a file"):
+        load_fashion_mnist()
+
+
+def test_missing_folder_is_said_not_to_exist(tmp_path):
+    folder = re.escape(str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match=rf"the folder {folder} \(from the "
+                       r"data_home argument\) does not exist"):
+        load_fashion_mnist(tmp_path / "nope")
+
+
+def test_folder_named_like_an_idx_file_is_not_read(tmp_path):
+    # A folder with a data file's name (an unpacked archive, say) is skipped:
+    # the real file next to it is read, and without one the file is missing.
+    arrays = _write_dataset(tmp_path / "data", compress=True)
+    (tmp_path / "t10k-images-idx3-ubyte").mkdir()
+    bunch = load_fashion_mnist(tmp_path, subset="test")
+    np.testing.assert_array_equal(bunch.target, arrays["test"][1])
+
+    (tmp_path / "data" / "t10k-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte"):
+        load_fashion_mnist(tmp_path, subset="test")
