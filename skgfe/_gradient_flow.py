@@ -472,12 +472,13 @@ default='elu'
 
     def _train_batch(self, X, generator):
         full = ADJOINTS[self.adjoint]
+        purpose = "adjoint" if full else "train"
         if self.train_z0 == "random":
             z0 = torch.rand(X.shape[0], self.n_components, generator=generator,
                             dtype=X.dtype).to(X.device)
-            result = self._solve(X, z0, record=full, for_adjoint=full)
+            result = self._solve(X, z0, record=full, purpose=purpose)
         else:
-            result = self._solve_from_starts(X, record=full, for_adjoint=full)
+            result = self._solve_from_starts(X, record=full, purpose=purpose)
         codes = result.z.detach().requires_grad_(full)
         loss = LOSSES[self.loss][0](self.decoder_(codes), X).mean()
         # With adjoint='full', the density term's gradient in z* also reaches
@@ -497,7 +498,7 @@ default='elu'
         # The codes of transform (flows from z0) are the ones regularised. The
         # loss depends on the decoder only through z*, so its gradient is the
         # adjoint integral alone, with dL/dz* as the final adjoint.
-        result = self._solve_from_starts(X, record=True, for_adjoint=True)
+        result = self._solve_from_starts(X, record=True, purpose="adjoint")
         codes = result.z.detach().requires_grad_(True)
         with torch.enable_grad():
             loss = code_loss(codes)
@@ -515,19 +516,21 @@ default='elu'
             values = np.broadcast_to(values, (1, self.n_components))
         return torch.tensor(values, device=self.device_, dtype=self._dtype)
 
-    def _solve_from_starts(self, X, record=False, for_adjoint=False):
+    def _solve_from_starts(self, X, record=False, purpose="encode"):
         """Flows of X from the encoding starts; each row keeps its lowest end.
 
         With several starts, the flows from all of them run unrecorded; with
         ``record``, the flow from each row's best start is then run again,
-        recorded (see :meth:`_solve` for ``for_adjoint``). ``n_fev`` counts
+        recorded (see :meth:`_flow_solver` for ``purpose``). ``n_fev`` counts
         every flow.
         """
         starts = self._starts()
         n_starts, n = starts.shape[0], X.shape[0]
         if n_starts == 1:
-            return self._solve(X, starts.expand(n, -1).clone(), record, for_adjoint)
-        flows = self._solve(X.repeat(n_starts, 1), starts.repeat_interleave(n, dim=0))
+            return self._solve(X, starts.expand(n, -1).clone(), record, purpose)
+        # Which start is best is a question of minimising, not of replaying.
+        flows = self._solve(X.repeat(n_starts, 1), starts.repeat_interleave(n, dim=0),
+                            purpose="encode" if purpose == "adjoint" else purpose)
         losses = flows.loss.reshape(n_starts, n)
         # A start whose flow broke down only loses; if all did, the row reports it.
         best = torch.where(torch.isfinite(losses), losses, torch.inf).argmin(dim=0)
@@ -538,17 +541,19 @@ default='elu'
             n_fev=flows.n_fev.reshape(n_starts, n).sum(dim=0),
         )
         if record:
-            replayed = self._solve(X, starts[best], record=True, for_adjoint=for_adjoint)
+            replayed = self._solve(X, starts[best], record=True, purpose=purpose)
             result = replayed._replace(n_fev=result.n_fev + replayed.n_fev)
         return result
 
-    def _flow_solver(self, for_adjoint=False) -> FlowSolver:
+    def _flow_solver(self, purpose="encode") -> FlowSolver:
         """The solver resolved from the current parameters (set_params applies).
 
-        For a solve that the adjoint replays (``for_adjoint``), the solver's
-        adjoint defaults fill in the options not set (for AMD, steps that grow
-        by a factor; see skgfe._solvers). Resolutions are cached by value in
-        skgfe._solvers, so batches do not check the options again.
+        ``purpose`` is 'encode', 'train' (codes that train the decoder) or
+        'adjoint' (a solve the full adjoint or the pair loss replays): the
+        solver's defaults for it fill in the options not set (for AMD under
+        the adjoint, gradient steps that grow by a factor; see
+        skgfe._solvers). Resolutions are cached by value in skgfe._solvers,
+        so batches do not check the options again.
         """
         return make_flow_solver(
             self.solver,
@@ -559,11 +564,11 @@ default='elu'
             step_size=self.step_size,
             tol=self.flow_tol,
             max_steps=self.max_flow_steps,
-            for_adjoint=for_adjoint,
+            purpose=purpose,
         )
 
-    def _solve(self, X, z0, record=False, for_adjoint=False):
-        return self._flow_solver(for_adjoint).solve(
+    def _solve(self, X, z0, record=False, purpose="encode"):
+        return self._flow_solver(purpose).solve(
             self.decoder_, LOSSES[self.loss][0], X, z0, record=record
         )
 

@@ -77,6 +77,8 @@ def cases():
         "gfe_amd": lambda: _outputs(_gfe(), X),
         "gfe_amd_float32": lambda: _outputs(_gfe(), X32),
         "gfe_amd_grow": lambda: _outputs(_gfe(solver_options={"step_rule": "grow"}), X),
+        "gfe_amd_gradient": lambda: _outputs(
+            _gfe(solver_options={"direction": "gradient"}), X),
         "gfe_amd_order2": lambda: _outputs(_gfe(ode_order=2), X),
         "gfe_euler": lambda: _outputs(_gfe(solver="euler", tau=5.0), X),
         "gfe_rk4_order2": lambda: _outputs(_gfe(solver="rk4", tau=5.0, ode_order=2), X),

@@ -8,7 +8,9 @@ from skgfe._losses import mse_loss
 from skgfe._solvers import recording_solvers, solve
 
 SETTINGS = {
-    "amd": {"tau": 1e4, "step_size": 1.0, "tol": 1e-6, "max_steps": 300},
+    # The adjoint replays the flow's steps, not L-BFGS ones.
+    "amd": {"tau": 1e4, "step_size": 1.0, "tol": 1e-6, "max_steps": 300,
+            "options": {"direction": "gradient"}},
     "euler": {"tau": 10.0, "step_size": 0.5, "tol": 0.0, "max_steps": 100},
     "rk4": {"tau": 10.0, "step_size": 0.5, "tol": 0.0, "max_steps": 100},
 }

@@ -191,6 +191,10 @@ BAD_OPTIONS = {
         ("step_rule", "bogus", ValueError,
          r"\['step_rule'\] must be one of 'bb', 'grow', got 'bogus'"),
         ("step_rule", 1, TypeError, r"got 1"),
+        ("direction", "newton", ValueError,
+         r"\['direction'\] must be one of 'auto', 'gradient', 'lbfgs', got 'newton'"),
+        ("memory", 0, ValueError, r"\['memory'\] must be an int >= 1, got 0"),
+        ("memory", 4.0, TypeError, r"got 4.0"),
     ],
     "dopri5": [
         ("atol", -1e-3, ValueError,
@@ -224,8 +228,9 @@ def test_defaults_pass_their_own_checks(name):
     spec = SOLVERS[name]
     resolved = make_flow_solver(name, spec.defaults)
     assert dict(resolved.options) == spec.defaults
-    assert dict(make_flow_solver(name, spec.adjoint_options, for_adjoint=True).options
-                ) == {**spec.defaults, **spec.adjoint_options}
+    for purpose, values in spec.purpose_options.items():
+        assert dict(make_flow_solver(name, values, purpose=purpose).options
+                    ) == {**spec.defaults, **values}
 
 
 def test_resolution_is_cached_by_value_and_type():
@@ -233,7 +238,7 @@ def test_resolution_is_cached_by_value_and_type():
     assert make_flow_solver("amd", {"shrink": 0.25}, tau=10.0) is first
     assert make_flow_solver("amd", {"shrink": 0.25}, tau=10) is not first
     assert make_flow_solver("amd", {"shrink": 0.5}, tau=10.0).options["shrink"] == 0.5
-    adjoint = make_flow_solver("amd", {"shrink": 0.25}, tau=10.0, for_adjoint=True)
+    adjoint = make_flow_solver("amd", {"shrink": 0.25}, tau=10.0, purpose="adjoint")
     assert adjoint.options["step_rule"] == "grow"
     assert first.options["step_rule"] == "bb"
 
@@ -314,7 +319,78 @@ def test_barzilai_borwein_steps_need_fewer_evaluations_than_growing():
     evals = {}
     for rule in ("grow", "bb"):
         result = solve(decoder, mse_loss, y, z0, solver="amd", tol=1e-10, tau=1e12,
-                       max_steps=100000, options={"step_rule": rule})
+                       max_steps=100000,
+                       options={"step_rule": rule, "direction": "gradient"})
         torch.testing.assert_close(result.z, z_star, atol=1e-4, rtol=0)
         evals[rule] = int(result.n_fev.sum())
     assert evals["bb"] < 0.2 * evals["grow"]
+
+
+# ------------------------------------------------------------- AMD with L-BFGS
+
+LBFGS = {"direction": "lbfgs"}
+
+
+def test_lbfgs_reaches_the_least_squares_code():
+    decoder, W, y = _linear_problem()
+    z0 = torch.zeros(2, 2, dtype=torch.float64)
+    result = solve(decoder, mse_loss, y, z0, solver="amd", tol=1e-12, max_steps=500,
+                   tau=1e12, options=LBFGS)
+    z_star = torch.linalg.lstsq(W, y.T).solution.T
+    torch.testing.assert_close(result.z, z_star, atol=1e-8, rtol=0)
+
+
+def test_lbfgs_rows_do_not_depend_on_their_batch(small_decoder, targets):
+    z0 = torch.zeros(6, 2, dtype=torch.float64)
+    kwargs = dict(solver="amd", options=LBFGS, tol=1e-8, max_steps=2000)
+    batch = solve(small_decoder, mse_loss, targets, z0, **kwargs)
+    for i in range(6):
+        alone = solve(small_decoder, mse_loss, targets[i : i + 1], z0[i : i + 1],
+                      **kwargs)
+        torch.testing.assert_close(batch.z[i : i + 1], alone.z, atol=1e-10, rtol=0)
+        assert batch.n_fev[i] == alone.n_fev[0]
+
+
+def test_lbfgs_never_accepts_a_loss_increase_and_records_its_path(small_decoder,
+                                                                  targets):
+    generator = torch.Generator().manual_seed(3)
+    z0 = 3 * torch.rand(6, 2, dtype=torch.float64, generator=generator)
+    result = solve(small_decoder, mse_loss, targets, z0, solver="amd", tol=1e-9,
+                   max_steps=500, record=True, options=LBFGS)
+    for times, codes, losses in result.trajectory.paths(result.z, result.t,
+                                                        result.loss):
+        assert (losses[1:] <= losses[:-1]).all()
+        assert (times[1:] > times[:-1]).all()
+    with pytest.raises(ValueError, match="cannot be replayed.*direction='gradient'"):
+        result.trajectory.step((z0,), targets)
+
+
+def test_lbfgs_needs_fewer_decoder_passes_than_gradient_steps():
+    generator = torch.Generator().manual_seed(0)
+    from skgfe.decoders import make_mlp
+
+    decoder = make_mlp(4, (32,), 20, "elu", generator).double()
+    y = torch.rand(64, 20, dtype=torch.float64, generator=generator)
+    z0 = torch.zeros(64, 4, dtype=torch.float64)
+    kwargs = dict(solver="amd", tol=1e-6, tau=1e12, max_steps=5000)
+    gradient = solve(decoder, mse_loss, y, z0, options={"direction": "gradient"},
+                     **kwargs)
+    lbfgs = solve(decoder, mse_loss, y, z0, options=LBFGS, **kwargs)
+    assert lbfgs.n_fev.double().mean() < 0.7 * gradient.n_fev.double().mean()
+    assert lbfgs.loss.mean() <= gradient.loss.mean() * (1 + 1e-6)
+
+
+def test_lbfgs_is_first_order_only(small_decoder, targets):
+    z0 = torch.zeros(6, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="first-order method; use ode_order=1"):
+        solve(small_decoder, mse_loss, targets, z0, solver="amd", ode_order=2,
+              options=LBFGS)
+    # 'auto' takes the momentum flow for the second order.
+    solve(small_decoder, mse_loss, targets, z0, solver="amd", ode_order=2,
+          options={"direction": "auto"})
+
+
+def test_replayed_solves_take_gradient_steps():
+    assert make_flow_solver("amd", purpose="adjoint").options["direction"] == "gradient"
+    explicit = make_flow_solver("amd", LBFGS, purpose="adjoint")
+    assert explicit.options["direction"] == "lbfgs"

@@ -52,9 +52,11 @@ class SolverSpec:
     fixed_step : bool
         Whether its step is ``step_size`` (so ``tau / step_size`` steps reach
         ``tau``) rather than adapted.
-    adjoint_options : mapping
-        Option values for a solve that the adjoint replays; options set
-        explicitly win.
+    purpose_options : mapping of str to mapping
+        Option values by the purpose of a solve, 'train' (the codes that
+        train the decoder) or 'adjoint' (a solve that the full adjoint or the
+        pair loss replays); options set explicitly win. A solve to encode
+        ('encode') takes the defaults.
     """
 
     name: str
@@ -62,7 +64,7 @@ class SolverSpec:
     options: Mapping[str, Option]
     records: bool
     fixed_step: bool
-    adjoint_options: Mapping[str, object]
+    purpose_options: Mapping[str, Mapping[str, object]]
 
     @property
     def defaults(self) -> dict:
@@ -87,14 +89,20 @@ class SolverSpec:
         return {**self.defaults, **options}
 
 
-def _spec(name, solve, options, *, records, fixed_step, adjoint_options=None):
+PURPOSES = ("encode", "train", "adjoint")
+
+
+def _spec(name, solve, options, *, records, fixed_step, purpose_options=None):
     return SolverSpec(
         name=name,
         solve=solve,
         options=MappingProxyType(dict(options)),
         records=records,
         fixed_step=fixed_step,
-        adjoint_options=MappingProxyType(dict(adjoint_options or {})),
+        purpose_options=MappingProxyType({
+            purpose: MappingProxyType(dict(values))
+            for purpose, values in (purpose_options or {}).items()
+        }),
     )
 
 
@@ -121,10 +129,12 @@ SOLVERS.update({
 # the full adjoint reached test BCE 0.364 after 504 images with them, 0.323
 # with steps that grow by a constant factor.
 # Its L-BFGS directions do not follow the flow, so a replayed solve takes the
-# flow's gradient steps.
-SOLVERS["amd"] = _spec("amd", _amd.solve_amd, _amd.OPTIONS, records=True,
-                       fixed_step=False,
-                       adjoint_options={"step_rule": "grow", "direction": "gradient"})
+# flow's gradient steps; so do the solves of training (see _AMD_TRAINING).
+SOLVERS["amd"] = _spec(
+    "amd", _amd.solve_amd, _amd.OPTIONS, records=True, fixed_step=False,
+    purpose_options={"train": _amd.TRAINING_OPTIONS,
+                     "adjoint": {"step_rule": "grow", "direction": "gradient"}},
+)
 
 
 def recording_solvers() -> list:
@@ -184,7 +194,7 @@ def make_flow_solver(
     step_size: float = 1.0,
     tol: float = 1e-4,
     max_steps: int = 1000,
-    for_adjoint: bool = False,
+    purpose: str = "encode",
 ) -> FlowSolver:
     """Resolve ``solver`` and its settings into a :class:`FlowSolver`, checking them.
 
@@ -197,9 +207,9 @@ def make_flow_solver(
         range raise (see :meth:`SolverSpec.check_options`).
     ode_order, alpha, tau, step_size, tol, max_steps
         See :func:`solve`.
-    for_adjoint : bool
-        Resolve for a solve that the adjoint replays: the solver's
-        ``adjoint_options`` fill in the options not set explicitly.
+    purpose : {'encode', 'train', 'adjoint'}
+        What the solve is for: the solver's ``purpose_options`` for it fill
+        in the options not set explicitly.
     """
     settings = {"ode_order": ode_order, "alpha": alpha, "tau": tau,
                 "step_size": step_size, "tol": tol, "max_steps": max_steps}
@@ -208,14 +218,14 @@ def make_flow_solver(
         # Typed, so that 1 and 1.0 (or True) do not share an entry.
         key = (
             solver,
-            for_adjoint,
+            purpose,
             tuple((name, type(v), v) for name, v in settings.items()),
             tuple(sorted(((name, type(v), v) for name, v in options.items()),
                          key=lambda item: repr(item[0]))),
         )
         hash(key)
     except TypeError:  # an unhashable (hence invalid) option: let the checks say so
-        return _make_flow_solver(solver, options, for_adjoint, settings)
+        return _make_flow_solver(solver, options, purpose, settings)
     return _cached_flow_solver(key)
 
 
@@ -223,23 +233,24 @@ def make_flow_solver(
 def _cached_flow_solver(key: tuple) -> FlowSolver:
     # A FlowSolver is immutable, so one resolution serves every batch of every
     # call with the same settings; changed settings make a new key.
-    solver, for_adjoint, settings, options = key
+    solver, purpose, settings, options = key
     return _make_flow_solver(
         solver,
         {name: value for name, _, value in options},
-        for_adjoint,
+        purpose,
         {name: value for name, _, value in settings},
     )
 
 
 def _make_flow_solver(
-    solver: str, options: dict, for_adjoint: bool, settings: dict
+    solver: str, options: dict, purpose: str, settings: dict
 ) -> FlowSolver:
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {solver!r}")
     spec = SOLVERS[solver]
-    if for_adjoint:
-        options = {**spec.adjoint_options, **options}
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose must be one of {PURPOSES}, got {purpose!r}")
+    options = {**spec.purpose_options.get(purpose, {}), **options}
     options = MappingProxyType(spec.check_options(options))
     return FlowSolver(spec=spec, options=options, **settings)
 
