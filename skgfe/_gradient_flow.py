@@ -100,10 +100,23 @@ default='elu'
         default 1e-4), 'patience' (accepted steps below ``flow_tol`` in a row
         to stop, int >= 1, default 3), 'sync_every' (trials between removals
         of finished samples, int >= 1 or None: 1 on CPU, 8 on GPU, where fewer
-        host syncs pay) and 'step_rule' ('bb', Barzilai-Borwein steps, or
-        'grow'). For torchdiffeq's adaptive methods: 'atol' and 'first_step'
-        (float > 0 or None). Unknown keys raise a ValueError, values of the
-        wrong type a TypeError and values out of range a ValueError.
+        host syncs pay), 'step_rule' ('bb', Barzilai-Borwein steps, or
+        'grow'), 'direction' and 'memory' (below). For torchdiffeq's adaptive
+        methods: 'atol' and 'first_step' (float > 0 or None). Unknown keys
+        raise a ValueError, values of the wrong type a TypeError and values
+        out of range a ValueError.
+
+        Which settings follow the ODE and which only minimise: 'euler', 'rk4'
+        and torchdiffeq's methods integrate the flow (up to ``tau``, or until
+        it has converged); 'amd' with ``direction='gradient'`` takes explicit
+        Euler steps of the flow with adaptive step sizes; ``direction=
+        'lbfgs'`` minimises the same per-sample loss along each sample's own
+        L-BFGS direction ('memory' curvature pairs, default 8), in about half
+        the decoder passes, without following the flow's path. The default
+        ``direction='auto'`` takes L-BFGS to encode (``transform``, first
+        order) and the flow to train and for every solve the full adjoint or
+        the pair loss replays; the second order always follows its
+        accelerated flow. See :ref:`performance`.
     z0 : 'zeros', float or array-like, default='zeros'
         Start of the flow when encoding (``transform``): a fixed point, so the
         code is a deterministic function of the row. An array has shape
@@ -447,6 +460,13 @@ default='elu'
                 f"adjoint='full' needs a solver that records its steps, one of "
                 f"{recording_solvers()}; got solver={self.solver!r}"
             )
+        replayed = self.adjoint == "full" or self._uses_pair_loss
+        if replayed and (self.solver_options or {}).get("direction") == "lbfgs":
+            raise ValueError(
+                "solver_options={'direction': 'lbfgs'} does not follow the flow, "
+                "which adjoint='full' and the pair loss replay; use direction "
+                "'auto' (L-BFGS to encode, the flow to train) or 'gradient'"
+            )
         if self._uses_pair_loss and not SOLVERS[self.solver].records:
             raise ValueError(
                 f"distortion_weight={self.distortion_weight!r} and bending_weight="
@@ -464,8 +484,10 @@ default='elu'
                     f"({self.n_components},) or an array of starts of shape (n_starts, "
                     f"n_components) = (n_starts, {self.n_components}), got shape {shape}"
                 )
-            if not np.all(np.isfinite(np.asarray(self.z0, dtype=float))):
-                raise ValueError("z0 must be finite")
+        if not isinstance(self.z0, str) and not np.all(
+            np.isfinite(np.asarray(self.z0, dtype=float))
+        ):
+            raise ValueError(f"z0 must be finite, got {self.z0!r}")
 
     def _build_modules(self, n_features, generator):
         self.decoder_ = self._make_decoder(n_features, generator)

@@ -331,3 +331,34 @@ def test_encoding_parameters_set_after_fit_apply_at_the_next_transform(fitted, X
     encoder.set_params(solver_options={"patience": 0})
     with pytest.raises(ValueError, match=r"solver_options\['patience'\]"):
         encoder.transform(X[:5])
+
+
+@pytest.mark.parametrize("z0", [float("nan"), float("inf"), -np.inf])
+def test_a_non_finite_float_z0_is_refused_in_fit(z0):
+    X = np.random.default_rng(0).uniform(size=(10, 3))
+    with pytest.raises(ValueError, match="z0 must be finite"):
+        GradientFlowEncoder(z0=z0, max_iter=1).fit(X)
+
+
+@pytest.mark.parametrize("params", [{"adjoint": "full"}, {"distortion_weight": 1.0}])
+def test_explicit_lbfgs_cannot_be_replayed(params):
+    X = np.random.default_rng(0).uniform(size=(10, 3))
+    gfe = GradientFlowEncoder(solver_options={"direction": "lbfgs"}, max_iter=1,
+                              **params)
+    with pytest.raises(ValueError, match="does not follow the flow.*'auto'"):
+        gfe.fit(X)
+
+
+def test_transform_encodes_with_lbfgs_and_training_follows_the_flow():
+    X = np.random.default_rng(0).uniform(size=(30, 4))
+    settings = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=2, device="cpu",
+                    random_state=0, max_flow_steps=200)
+    default = GradientFlowEncoder(**settings).fit(X)
+    flow = GradientFlowEncoder(solver_options={"direction": "gradient"},
+                               **settings).fit(X)
+    for name, value in default.decoder_.state_dict().items():
+        torch.testing.assert_close(value, flow.decoder_.state_dict()[name], rtol=0,
+                                   atol=0)
+    lbfgs = copy.deepcopy(default).set_params(solver_options={"direction": "lbfgs"})
+    np.testing.assert_array_equal(default.transform(X), lbfgs.transform(X))
+    assert not np.array_equal(default.transform(X), flow.transform(X))
