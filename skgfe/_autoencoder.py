@@ -170,7 +170,7 @@ default='elu'
     >>> from skgfe import AutoencoderBaseline
     >>> X = load_digits().data / 16
     >>> ae = AutoencoderBaseline(n_components=5, max_iter=3, random_state=0)
-    >>> ae.fit_transform(X).shape  # doctest: +SKIP
+    >>> ae.fit_transform(X).shape
     (1797, 5)
     """
 

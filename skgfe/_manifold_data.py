@@ -308,7 +308,7 @@ def make_flat_torus(n_samples=1000, *, radii=(1.0, 1.0), n_pairs=1000, epsilon=0
 
 def make_blob_images(n_samples=1000, *, image_size=16, blob_width=1.5, n_pairs=1000,
                      epsilon=1.0, noise=0.0, random_state=None):
-    """Images of a Gaussian blob at a random position, with the position as coordinates.
+    """Generate images of a Gaussian blob at random positions, with the positions.
 
     Each sample is a ``image_size x image_size`` image (flattened row by row)
     of ``exp(-|p - c|^2 / (2 blob_width^2))`` over the pixel centres ``p``,
