@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from ._base import _mlp_parameters
 from ._differentiable import DifferentiableCodesEstimator
 from ._losses import LOSSES
 from .decoders import make_mlp
@@ -255,6 +256,11 @@ default='elu'
                 self.encoder, (n_features, self.n_components), generator, "encoder"
             )
         self.decoder_ = self._make_decoder(n_features, generator)
+
+    def _n_parameters_estimate(self, n_features):
+        encoder = 0 if self.encoder is not None else _mlp_parameters(
+            n_features, np.atleast_1d(self.hidden_layer_sizes)[::-1], self.n_components)
+        return super()._n_parameters_estimate(n_features) + encoder
 
     def _train_batch(self, X, generator):
         codes = self.encoder_(X)

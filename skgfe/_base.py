@@ -13,6 +13,7 @@ let a subclass add training terms (see :mod:`skgfe._differentiable`).
 import contextlib
 import copy
 import functools
+import os
 import threading
 import time
 from abc import ABCMeta, abstractmethod
@@ -101,6 +102,22 @@ def _inference_threads(method):
             return method(self, *args, **kwargs)
 
     return call
+
+
+def _mlp_parameters(n_in: int, hidden_layer_sizes, n_out: int) -> int:
+    """Weights and biases of the MLP n_in -> hidden_layer_sizes -> n_out."""
+    widths = [n_in, *np.atleast_1d(hidden_layer_sizes).tolist(), n_out]
+    return sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+
+
+def _available_memory(device: torch.device):
+    """Free memory in bytes where the modules will live; None if unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not on Linux
+        return None
 
 
 _fitting = set()
@@ -481,6 +498,7 @@ class BaseDecoderEstimator(
     def _initialize(self, X, generator) -> None:
         self.device_ = resolve_device(self.device)
         self._dtype = torch_dtype(X.dtype)
+        self._check_module_memory(X.shape[1], X.dtype.itemsize)
         self._build_modules(X.shape[1], generator)
         for name in self._module_names:
             getattr(self, name).to(device=self.device_, dtype=self._dtype)
@@ -491,6 +509,37 @@ class BaseDecoderEstimator(
         self.best_loss_ = np.inf
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = -np.inf if self.early_stopping else None
+
+    def _n_parameters_estimate(self, n_features: int) -> int:
+        """Parameters of the modules that fit would build (0 if unknown)."""
+        if self.decoder is not None:
+            return 0  # a user's module: its size is known only once built
+        return _mlp_parameters(self.n_components, self.hidden_layer_sizes, n_features)
+
+    def _floats_per_row(self, n_features: int) -> int:
+        """Floats a batch row holds while training or encoding (activations)."""
+        hidden = int(np.sum(np.atleast_1d(self.hidden_layer_sizes)))
+        return self.n_components + hidden + n_features
+
+    def _check_module_memory(self, n_features: int, itemsize: int) -> None:
+        """Refuse a model that cannot fit in memory, before allocating it.
+
+        Training holds each parameter four times (value, gradient and two
+        optimizer moments for Adam), and a batch (of training, or of 1,024
+        rows in inference) holds its rows' activations and codes.
+        """
+        rows = max(self.batch_size, INFERENCE_BATCH_SIZE)
+        needed = itemsize * (4 * self._n_parameters_estimate(n_features)
+                             + rows * self._floats_per_row(n_features))
+        available = _available_memory(self.device_)
+        if available is not None and needed > available:
+            raise ValueError(
+                f"n_components={self.n_components} and hidden_layer_sizes="
+                f"{self.hidden_layer_sizes!r} with {n_features} features need about "
+                f"{needed / 2**30:.3g} GiB for the modules, their training state and "
+                f"a batch, but {available / 2**30:.3g} GiB are available on "
+                f"{self.device_}; use fewer components or smaller hidden layers"
+            )
 
     def _thread_count(self, batch_rows: int):
         """Torch threads for work on batches of ``batch_rows``; None on a GPU."""

@@ -489,6 +489,12 @@ default='elu'
         ):
             raise ValueError(f"z0 must be finite, got {self.z0!r}")
 
+    def _floats_per_row(self, n_features):
+        # A flow keeps a handful of codes per row (code, gradient, trial), and
+        # L-BFGS two per curvature pair.
+        memory = (self.solver_options or {}).get("memory", 8)
+        return super()._floats_per_row(n_features) + self.n_components * (2 * memory + 8)
+
     def _build_modules(self, n_features, generator):
         self.decoder_ = self._make_decoder(n_features, generator)
 

@@ -323,6 +323,10 @@ default='elu'
                 "encoder='tight_frame' for more bits than features"
             )
 
+    def _n_parameters_estimate(self, n_features):
+        # The encoder's B and the decoder's W, each n_components x n_features.
+        return 2 * self.n_components * n_features
+
     def _build_modules(self, n_features, generator):
         learned = self.encoder == "learned"
         if learned:

@@ -879,3 +879,21 @@ def test_pair_data_may_be_tensors_that_require_grad(estimator, X):
     fitted = estimator.fit(X, pairs=torch.from_numpy(pairs),
                            pair_distances=torch.from_numpy(distances).requires_grad_())
     np.testing.assert_array_equal(fitted.transform(X), expected.transform(X))
+
+
+@pytest.mark.parametrize("params", [{"n_components": 10**7},
+                                    {"hidden_layer_sizes": (10**6, 10**4)}])
+def test_modules_too_large_for_memory_are_refused_before_allocation(estimator, X,
+                                                                    params):
+    estimator.set_params(**params)
+    with pytest.raises(ValueError, match="GiB .* available on cpu; use fewer"):
+        estimator.fit(X)
+    assert not hasattr(estimator, "decoder_")
+
+
+def test_the_memory_check_uses_the_free_memory(estimator, X, monkeypatch):
+    monkeypatch.setattr(skgfe._base, "_available_memory", lambda device: 1000)
+    with pytest.raises(ValueError, match="n_components=2 and hidden_layer_sizes"):
+        estimator.fit(X)
+    monkeypatch.setattr(skgfe._base, "_available_memory", lambda device: None)
+    estimator.fit(X)
