@@ -331,3 +331,19 @@ def test_encoding_parameters_set_after_fit_apply_at_the_next_transform(fitted, X
     encoder.set_params(solver_options={"patience": 0})
     with pytest.raises(ValueError, match=r"solver_options\['patience'\]"):
         encoder.transform(X[:5])
+
+
+def test_fixed_step_solver_at_the_defaults_stops_each_sample(fitted, X):
+    # tau=1e4, step_size=1: the flows stop on flow_tol, not after 1000 steps.
+    rk4 = pickle.loads(pickle.dumps(fitted)).set_params(solver="rk4",
+                                                        max_flow_steps=1000)
+    diagnostics = rk4.flow_diagnostics(X)
+    # Flows along slow valleys still lower the loss by more than flow_tol per
+    # step at step 1000 (where AMD's growing steps have long converged).
+    assert set(diagnostics.status) == {"converged", "max_steps"}
+    converged = diagnostics.status == "converged"
+    assert converged.mean() > 0.5
+    assert (diagnostics.n_steps[converged] < 1000).all()
+    np.testing.assert_array_equal(diagnostics.flow_time, diagnostics.n_steps)
+    rows = np.vstack([rk4.transform(X[i : i + 1]) for i in range(len(X))])
+    np.testing.assert_allclose(rows, diagnostics.codes, rtol=0, atol=1e-9)
