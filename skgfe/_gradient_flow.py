@@ -74,22 +74,27 @@ default='elu'
     solver : str, default='amd'
         'amd': the adaptive solver, per sample, that accepts a step only if it
         lowers the loss (with momentum and adaptive restart for ``ode_order=2``).
-        'euler', 'rk4': fixed steps of ``step_size`` up to ``tau``. Any other
-        torchdiffeq method name (e.g. 'dopri5', 'midpoint') is run by
-        torchdiffeq; its adaptive methods solve one sample at a time (slow).
+        'euler', 'rk4': fixed steps of ``step_size``, each sample stopping on
+        ``flow_tol`` (or at ``tau``). Any other torchdiffeq method name (e.g.
+        'dopri5', 'midpoint') is run by torchdiffeq: its one-step fixed-grid
+        methods ('midpoint', 'heun2', 'heun3') stop on ``flow_tol`` too, its
+        Adams methods run to ``tau``, and its adaptive methods solve one sample
+        at a time (slow).
     alpha : float, default=1.0
         Rate of the flow.
     tau : float, default=1e4
-        Flow time. Fixed-step solvers take ``ceil(tau / step_size)`` steps, so
-        with them lower ``tau`` (or raise ``step_size``) from the defaults,
-        which suit 'amd'; 'amd' usually stops earlier, when ``flow_tol`` is met.
+        Largest flow time. Every solver but torchdiffeq's adaptive and Adams
+        methods usually stops a sample earlier, when ``flow_tol`` is met; the
+        fixed-step solvers take at most ``ceil(tau / step_size)`` steps (and
+        at most ``max_flow_steps``).
     step_size : float, default=1.0
         Initial step of 'amd' (it adapts per sample), the step of fixed-step
         solvers.
     flow_tol : float, default=1e-4
-        'amd' stops a sample when its relative loss decrease stays below
-        ``flow_tol`` for a few accepted steps; torchdiffeq's adaptive methods
-        use it as rtol and atol.
+        'amd' and the fixed-step solvers stop a sample when its relative loss
+        decrease stays below ``flow_tol`` for ``patience`` (3) accepted steps
+        in a row (0: never, the flow runs to ``tau``); torchdiffeq's adaptive
+        methods use it as rtol and atol.
     max_flow_steps : int, default=1000
         Most solver steps (trials for 'amd') per sample.
     solver_options : dict, default=None
@@ -101,8 +106,9 @@ default='elu'
         to stop, int >= 1, default 3), 'sync_every' (trials between removals
         of finished samples, int >= 1 or None: 1 on CPU, 8 on GPU, where fewer
         host syncs pay), 'step_rule' ('bb', Barzilai-Borwein steps, or
-        'grow'), 'direction' and 'memory' (below). For torchdiffeq's adaptive
-        methods: 'atol' and 'first_step' (float > 0 or None). Unknown keys
+        'grow'), 'direction' and 'memory' (below). For 'euler', 'rk4',
+        'midpoint', 'heun2' and 'heun3': 'patience'. For torchdiffeq's
+        adaptive methods: 'atol' and 'first_step' (float > 0 or None). Unknown keys
         raise a ValueError, values of the wrong type a TypeError and values
         out of range a ValueError.
 
@@ -615,7 +621,8 @@ default='elu'
                 "increase max_flow_steps or loosen flow_tol"
                 if not SOLVERS[self.solver].fixed_step
                 else f"tau / step_size = {self.tau / self.step_size:.3g} steps are "
-                "needed: lower tau, raise step_size or increase max_flow_steps"
+                "needed: lower tau, raise step_size, loosen flow_tol or increase "
+                "max_flow_steps"
             )
             warnings.warn(
                 f"solver={self.solver!r} hit max_flow_steps={self.max_flow_steps} for "

@@ -5,7 +5,7 @@ import torch
 
 from skgfe._adjoint import add_integral_term, integral_term
 from skgfe._losses import mse_loss
-from skgfe._solvers import recording_solvers, solve
+from skgfe._solvers import CONVERGED, recording_solvers, solve
 
 SETTINGS = {
     # The adjoint replays the flow's steps, not L-BFGS ones.
@@ -123,3 +123,59 @@ def test_approximate_gradient_is_the_full_gradient_minus_the_integral(
     integral = integral_term(result.trajectory, targets, codes.grad, params)
     for a, f, i in zip(approximate, full, integral):
         torch.testing.assert_close(f - a, i, rtol=1e-12, atol=1e-14)
+
+
+def _unrolled_by_records(decoder, y, z0, solver, ode_order, records):
+    """Fixed steps in one autograd graph, each applied to the rows it recorded."""
+    z0 = z0.clone().requires_grad_(True)
+    z, v = z0.clone(), torch.zeros_like(z0)
+    for record in records:
+        rows, t, h = record.rows, record.coeffs["t"], record.coeffs["h"]
+
+        def field(t, z, v, y=y[rows]):
+            grad = _grad_z(decoder, z, y)
+            if ode_order == 1:
+                return -grad, torch.zeros_like(v)
+            return v, -(3.0 / (t + 1e-8)) * v - grad
+
+        zr, vr = z[rows], v[rows]
+        k1 = field(t, zr, vr)
+        if solver == "euler":
+            zr, vr = zr + h * k1[0], vr + h * k1[1]
+        else:
+            k2 = field(t + h / 2, zr + h / 2 * k1[0], vr + h / 2 * k1[1])
+            k3 = field(t + h / 2, zr + h / 2 * k2[0], vr + h / 2 * k2[1])
+            k4 = field(t + h, zr + h * k3[0], vr + h * k3[1])
+            zr = zr + h / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
+            vr = vr + h / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
+        z, v = z.index_put((rows,), zr), v.index_put((rows,), vr)
+    return z
+
+
+@pytest.mark.parametrize("solver", ["euler", "rk4"])
+@pytest.mark.parametrize("ode_order", [1, 2])
+def test_full_adjoint_is_exact_for_fixed_steps_that_stop_early(
+    small_decoder, targets, solver, ode_order
+):
+    z0 = torch.full((6, 2), 0.1, dtype=torch.float64)
+    params = list(small_decoder.parameters())
+    result = solve(small_decoder, mse_loss, targets, z0, ode_order=ode_order,
+                   solver=solver, tau=40.0, step_size=0.5, tol=2e-3, max_steps=100,
+                   record=True)
+    # Rows stop at different steps, some before tau, and the records follow them.
+    assert CONVERGED in result.status.tolist()
+    assert len(set(result.n_steps.tolist())) > 1
+    for i in range(6):
+        taken = sum(int((r.rows == i).sum()) for r in result.trajectory.records)
+        assert taken == result.n_steps[i]
+    codes = result.z.detach().requires_grad_(True)
+    direct = torch.autograd.grad(mse_loss(small_decoder(codes), targets).sum(),
+                                 [*params, codes])
+    integral = integral_term(result.trajectory, targets, direct[-1], params)
+    unrolled = _unrolled_by_records(small_decoder, targets, z0, solver, ode_order,
+                                    result.trajectory.records)
+    torch.testing.assert_close(unrolled, result.z, atol=1e-10, rtol=0)
+    expected = torch.autograd.grad(mse_loss(small_decoder(unrolled), targets).sum(),
+                                   params)
+    for d, i, e in zip(direct[:-1], integral, expected):
+        torch.testing.assert_close(d + i, e, rtol=1e-5, atol=1e-10)

@@ -63,13 +63,22 @@ def test_amd_reaches_the_least_squares_code(ode_order):
     assert set(result.status.tolist()) <= {CONVERGED, STALLED, REACHED_TAU}
 
 
+# Fixed-step cases with a flow_tol that stops rows at different steps.
+STOPPING = {**FAST, "tau": 200.0, "tol": 1e-4}
+
+
 @pytest.mark.parametrize(
-    "solver, ode_order",
-    [("amd", 1), ("amd", 2), ("euler", 1), ("rk4", 2), ("dopri5", 1), ("bosh3", 2)],
+    "solver, ode_order, settings",
+    [("amd", 1, FAST), ("amd", 2, FAST), ("euler", 1, FAST), ("rk4", 2, FAST),
+     ("dopri5", 1, FAST), ("bosh3", 2, FAST), ("euler", 1, STOPPING),
+     ("rk4", 1, STOPPING), ("rk4", 2, STOPPING), ("midpoint", 1, STOPPING),
+     ("heun3", 2, STOPPING)],
 )
-def test_code_does_not_depend_on_the_batch(small_decoder, targets, solver, ode_order):
+def test_code_does_not_depend_on_the_batch(
+    small_decoder, targets, solver, ode_order, settings
+):
     z0 = torch.zeros(6, 2, dtype=torch.float64)
-    kwargs = dict(ode_order=ode_order, solver=solver, **FAST)
+    kwargs = {"ode_order": ode_order, "solver": solver, **settings}
     batch = solve(small_decoder, mse_loss, targets, z0, **kwargs)
     for i in [0, 3, 5]:
         alone = solve(small_decoder, mse_loss, targets[i : i + 1], z0[i : i + 1],
@@ -127,6 +136,83 @@ def test_fixed_step_cap_gives_max_steps_status(small_decoder, targets):
     torch.testing.assert_close(result.t, torch.full_like(result.t, 2.0))
 
 
+def _stepping_solvers():
+    """Every solver that stops each sample on flow_tol with a fixed step."""
+    return sorted(name for name, spec in SOLVERS.items()
+                  if spec.fixed_step and "patience" in spec.options)
+
+
+def test_fixed_step_solvers_that_stop_are_the_one_step_methods():
+    assert {"euler", "rk4", "midpoint", "heun2", "heun3"} == set(_stepping_solvers())
+    for name in ("explicit_adams", "implicit_adams", "fixed_adams"):
+        assert SOLVERS[name].fixed_step and not SOLVERS[name].options
+
+
+@pytest.mark.parametrize("solver", _stepping_solvers())
+@pytest.mark.parametrize("ode_order", [1, 2])
+def test_fixed_step_flow_stops_each_sample_when_converged(
+    small_decoder, targets, solver, ode_order
+):
+    z0 = torch.zeros(6, 2, dtype=torch.float64)
+    # Sample 0 starts next to its optimum: its flow must stop first.
+    targets = targets.clone()
+    with torch.no_grad():
+        targets[0] = small_decoder(z0[:1])[0] + 1e-3
+    result = solve(small_decoder, mse_loss, targets, z0, ode_order=ode_order,
+                   solver=solver, tau=1e4, step_size=0.5, tol=1e-4, max_steps=5000)
+    # Converged long before tau / step_size = 20000 steps.
+    assert (result.status == CONVERGED).all()
+    if ode_order == 1:  # the momentum flow may overshoot the near optimum first
+        assert result.n_steps[0] < result.n_steps[1:].min()
+    torch.testing.assert_close(result.t, 0.5 * result.n_steps.double())
+    # The same flow without a tolerance runs every step to tau.
+    full = solve(small_decoder, mse_loss, targets[:2], z0[:2], ode_order=ode_order,
+                 solver=solver, tau=20.0, step_size=0.5, tol=0.0, max_steps=5000)
+    assert (full.status == REACHED_TAU).all() and (full.n_steps == 40).all()
+
+
+@pytest.mark.parametrize("solver", ["euler", "rk4", "midpoint"])
+def test_fixed_step_stops_near_the_least_squares_code(solver):
+    decoder, W, y = _linear_problem()
+    z0 = torch.zeros(2, 2, dtype=torch.float64)
+    result = solve(decoder, mse_loss, y, z0, solver=solver, tau=1e4, step_size=0.5,
+                   tol=1e-10, max_steps=10_000)
+    z_star = torch.linalg.lstsq(W, y.T).solution.T
+    torch.testing.assert_close(result.z, z_star, atol=1e-4, rtol=0)
+    assert (result.status == CONVERGED).all() and (result.n_steps < 2000).all()
+
+
+def test_patience_is_the_number_of_quiet_steps_before_a_stop(small_decoder, targets):
+    z0 = torch.zeros(6, 2, dtype=torch.float64)
+    steps = {
+        patience: solve(small_decoder, mse_loss, targets, z0, solver="rk4", tau=1e3,
+                        tol=1e-3, options={"patience": patience}).n_steps
+        for patience in (1, 3, 6)
+    }
+    assert (steps[1] < steps[3]).all() and (steps[3] < steps[6]).all()
+    # Quiet steps stay quiet: a larger patience adds exactly the extra steps.
+    assert (steps[6] - steps[3] == 3).all()
+
+
+# Row 3 steps into the inf region, where the gradient is zero: Euler and RK4
+# land there, the midpoint method only probes it and stays put (a zero step).
+@pytest.mark.parametrize(
+    "solver, last", [("euler", NONFINITE), ("rk4", NONFINITE), ("midpoint", CONVERGED)]
+)
+def test_fixed_step_freezes_a_diverging_row(solver, last):
+    # Row 1 starts in the inf region; rows 0 and 2 never reach it.
+    y = torch.tensor([[0.5] * 4, [1.0] * 4, [0.2] * 4, [3.0] * 4], dtype=torch.float64)
+    z0 = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.1, 0.1], [0.9, 0.9]],
+                      dtype=torch.float64)
+    kwargs = {"solver": solver, "tau": 50.0, "step_size": 0.5, "tol": 1e-6}
+    result = solve(_InfAboveOne(), mse_loss, y, z0, **kwargs)
+    assert result.status.tolist() == [CONVERGED, NONFINITE, CONVERGED, last]
+    assert result.n_steps[1] == 0 and torch.isfinite(result.z).all()
+    for i in (0, 2):
+        alone = solve(_InfAboveOne(), mse_loss, y[i : i + 1], z0[i : i + 1], **kwargs)
+        torch.testing.assert_close(result.z[i], alone.z[0], atol=1e-12, rtol=0)
+
+
 class _InfAboveOne(torch.nn.Module):
     """Decodes to inf when the first code coordinate exceeds 1."""
 
@@ -158,10 +244,12 @@ def test_unknown_solver_option_is_rejected():
     unknown = r"solver_options has unknown key\(s\) \['gorw'\]"
     with pytest.raises(ValueError, match=unknown):
         make_flow_solver("amd", {"gorw": 2.0})
-    with pytest.raises(ValueError, match="allowed keys: none"):
+    with pytest.raises(ValueError, match=r"allowed keys: \['patience'\]"):
         make_flow_solver("rk4", {"atol": 1e-3})
-    with pytest.raises(ValueError, match="allowed keys: none"):
+    with pytest.raises(ValueError, match=r"allowed keys: \['patience'\]"):
         make_flow_solver("midpoint", {"first_step": 1e-3})
+    with pytest.raises(ValueError, match="allowed keys: none"):
+        make_flow_solver("fixed_adams", {"patience": 3})
     assert make_flow_solver("dopri5", {"atol": 1e-6}).options["atol"] == 1e-6
 
 
@@ -196,6 +284,10 @@ BAD_OPTIONS = {
         ("memory", 0, ValueError, r"\['memory'\] must be an int >= 1, got 0"),
         ("memory", 4.0, TypeError, r"got 4.0"),
     ],
+    "rk4": [
+        ("patience", 0, ValueError, r"\['patience'\] must be an int >= 1, got 0"),
+        ("patience", 1.5, TypeError, r"got 1.5"),
+    ],
     "dopri5": [
         ("atol", -1e-3, ValueError,
          r"\['atol'\] must be a float in \(0, inf\) or None"),
@@ -221,6 +313,10 @@ def test_bad_option_values_raise_naming_the_key(solver, key, value, error, messa
 def test_every_option_has_a_bad_value_case():
     for solver, cases in BAD_OPTIONS.items():
         assert {key for key, *_ in cases} == set(SOLVERS[solver].options)
+    # Every solver takes the options of one of the families tested above.
+    families = [set(SOLVERS[solver].options) for solver in BAD_OPTIONS]
+    for spec in SOLVERS.values():
+        assert not spec.options or set(spec.options) in families, spec.name
 
 
 @pytest.mark.parametrize("name", sorted(SOLVERS))

@@ -30,6 +30,7 @@ from ._common import (
     StepRecord,
     Trajectory,
 )
+from ._fixed import OPTIONS as FIXED_OPTIONS
 from ._fixed import STEPPERS, solve_fixed
 
 
@@ -111,14 +112,14 @@ SOLVERS: dict[str, SolverSpec] = {
     name: _spec(
         name,
         functools.partial(_torchdiffeq.solve_torchdiffeq, method=name),
-        {} if name in _torchdiffeq.FIXED_GRID else _torchdiffeq.ADAPTIVE_OPTIONS,
+        _torchdiffeq.options_of(name),
         records=False,
         fixed_step=name in _torchdiffeq.FIXED_GRID,
     )
     for name in sorted(_torchdiffeq.METHODS)
 }
 SOLVERS.update({
-    name: _spec(name, functools.partial(solve_fixed, method=name), {},
+    name: _spec(name, functools.partial(solve_fixed, method=name), FIXED_OPTIONS,
                 records=True, fixed_step=True)
     for name in STEPPERS
 })
