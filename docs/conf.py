@@ -30,8 +30,9 @@ GALLERY_DIR = DOCS_DIR / "auto_examples"
 # Import the package from this checkout even when it is not installed.
 sys.path.insert(0, str(ROOT_DIR))
 
-import skgfe  # noqa: E402
 import torch  # noqa: E402
+
+import skgfe  # noqa: E402
 
 # Executed examples fit small torch models, whose tiny tensor operations only
 # lose time to intra-op threads, badly so on a busy machine (measured on 2
@@ -131,7 +132,12 @@ intersphinx_mapping = (
 # Regular expression of the examples to execute; "(?!)" matches nothing.
 EXECUTE_PATTERN = os.environ.get("SKGFE_DOCS_EXECUTE", "(?!)")
 
-_GALLERY_HEADERS = ("GALLERY_HEADER.rst", "GALLERY_HEADER.txt", "README.rst", "README.txt")
+_GALLERY_HEADERS = (
+    "GALLERY_HEADER.rst",
+    "GALLERY_HEADER.txt",
+    "README.rst",
+    "README.txt",
+)
 HAS_GALLERY = EXAMPLES_DIR.is_dir() and any(
     (EXAMPLES_DIR / name).is_file() for name in _GALLERY_HEADERS
 )

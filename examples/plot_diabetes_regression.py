@@ -57,13 +57,18 @@ for name, encoder in encoders.items():
     )
     result = cross_validate(pipeline, X, y, cv=cv, scoring="r2")
     scores[name] = result["test_score"]
-    print(f"{name:>11}: R^2 = {scores[name].mean():.3f} +/- {scores[name].std():.3f}"
-          f" (fit {result['fit_time'].mean():.1f} s per fold)")
+    print(
+        f"{name:>11}: R^2 = {scores[name].mean():.3f} +/- {scores[name].std():.3f}"
+        f" (fit {result['fit_time'].mean():.1f} s per fold)"
+    )
 
 # %%
 # For reference, ridge regression on all ten standardised features:
 reference = cross_validate(
-    Pipeline([("scale", StandardScaler()), ("ridge", Ridge())]), X, y, cv=cv,
+    Pipeline([("scale", StandardScaler()), ("ridge", Ridge())]),
+    X,
+    y,
+    cv=cv,
     scoring="r2",
 )["test_score"]
 print(f"All 10 features: R^2 = {reference.mean():.3f} +/- {reference.std():.3f}")
@@ -77,8 +82,13 @@ values = [*scores.values(), reference]
 ax.boxplot(values)
 ax.set_xticks(np.arange(1, len(names) + 1), names)
 for position, fold_scores in enumerate(values, start=1):
-    ax.plot(np.full(len(fold_scores), position), fold_scores, "o", color="tab:blue",
-            alpha=0.6)
+    ax.plot(
+        np.full(len(fold_scores), position),
+        fold_scores,
+        "o",
+        color="tab:blue",
+        alpha=0.6,
+    )
 ax.set_ylabel("test R^2 (5 folds)")
 ax.set_title(f"Ridge regression on {n_components} codes")
 fig.tight_layout()

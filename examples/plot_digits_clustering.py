@@ -67,8 +67,13 @@ search = GridSearchCV(
 search.fit(X)
 
 results = pd.DataFrame(search.cv_results_)[
-    ["param_gfe__n_components", "param_gfe__ode_order", "mean_test_score",
-     "mean_fit_time", "rank_test_score"]
+    [
+        "param_gfe__n_components",
+        "param_gfe__ode_order",
+        "mean_test_score",
+        "mean_fit_time",
+        "rank_test_score",
+    ]
 ]
 print(results.to_string(index=False))
 print("Best parameters:", search.best_params_)
@@ -95,8 +100,10 @@ codes = {name: encoder.transform(X_scaled) for name, encoder in encoders.items()
 
 for name, code in codes.items():
     clusters = KMeans(n_clusters=10, n_init=10, random_state=0).fit_predict(code)
-    print(f"ARI of k-means on {name} codes ({n_components} dims): "
-          f"{adjusted_rand_score(y, clusters):.3f}")
+    print(
+        f"ARI of k-means on {name} codes ({n_components} dims): "
+        f"{adjusted_rand_score(y, clusters):.3f}"
+    )
 
 # %%
 # The first two code dimensions, coloured by the true digit, and the training
@@ -105,8 +112,9 @@ fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
 for ax, name in zip(axes[:2], ["GFE", "PCA"]):
     plot_latent(codes[name], labels=y, ax=ax)
     ax.set_title(f"{name} codes")
-plot_loss_curves({"GFE": encoders["GFE"], "Autoencoder": encoders["Autoencoder"]},
-                 ax=axes[2])
+plot_loss_curves(
+    {"GFE": encoders["GFE"], "Autoencoder": encoders["Autoencoder"]}, ax=axes[2]
+)
 axes[2].set_title("Training loss")
 fig.tight_layout()
 plt.show()

@@ -36,7 +36,7 @@ try:
     X_test, _ = load_fashion_mnist(subset="test", n_samples=1000, return_X_y=True)
 except FileNotFoundError as exc:
     print(f"Fashion-MNIST is not available, so this example stops here.\n{exc}")
-    raise SystemExit(0)
+    raise SystemExit(0) from None
 print(f"{len(X_train)} training and {len(X_test)} test images of 28x28 pixels")
 
 # %%
@@ -64,8 +64,10 @@ models = {
 for name, model in models.items():
     model.fit(X_train)
     # score is minus the mean per-image BCE (mean over pixels).
-    print(f"{name:>11}: training BCE {model.loss_curve_[-1]:.4f}, "
-          f"test BCE {-model.score(X_test):.4f}")
+    print(
+        f"{name:>11}: training BCE {model.loss_curve_[-1]:.4f}, "
+        f"test BCE {-model.score(X_test):.4f}"
+    )
 
 # %%
 # Reconstructions of test images

@@ -45,18 +45,34 @@ from skgfe.metrics import (
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
-blobs = make_blob_images(n_samples=600, image_size=12, blob_width=1.2, n_pairs=2000,
-                         epsilon=1.5, random_state=0)
+blobs = make_blob_images(
+    n_samples=600,
+    image_size=12,
+    blob_width=1.2,
+    n_pairs=2000,
+    epsilon=1.5,
+    random_state=0,
+)
 X = blobs.data
-params = dict(n_components=2, hidden_layer_sizes=(64,), max_iter=60, batch_size=32,
-              learning_rate_init=3e-3, random_state=0)
+params = dict(
+    n_components=2,
+    hidden_layer_sizes=(64,),
+    max_iter=60,
+    batch_size=32,
+    learning_rate_init=3e-3,
+    random_state=0,
+)
 models = {
     "PCA": PCA(n_components=2).fit(X),
     "autoencoder": AutoencoderBaseline(**params).fit(X),
     "autoencoder + pair loss": AutoencoderBaseline(
         **params, distortion_weight=1.0, bending_weight=1.0
-    ).fit(X, pairs=blobs.pairs, pair_distances=blobs.pair_distances,
-          midpoints=blobs.midpoints),
+    ).fit(
+        X,
+        pairs=blobs.pairs,
+        pair_distances=blobs.pair_distances,
+        midpoints=blobs.midpoints,
+    ),
 }
 
 # %%
@@ -69,12 +85,16 @@ models = {
 codes = {name: model.transform(X) for name, model in models.items()}
 for name, model in models.items():
     midpoint_codes = model.transform(blobs.midpoints)
+    distortion = distortion_score(codes[name], blobs.pairs, blobs.pair_distances)
+    interpolation = interpolation_error(
+        codes[name], blobs.pairs, blobs.midpoints, model
+    )
     print(
         f"{name:>24}: "
-        f"distortion {distortion_score(codes[name], blobs.pairs, blobs.pair_distances):.3f}, "
+        f"distortion {distortion:.3f}, "
         f"bending {bending_score(codes[name], blobs.pairs, midpoint_codes):.3f}, "
         f"Procrustes {procrustes_error(codes[name], blobs.coordinates):.3f}, "
-        f"interpolation {interpolation_error(codes[name], blobs.pairs, blobs.midpoints, model):.4f}"
+        f"interpolation {interpolation:.4f}"
     )
 
 # %%

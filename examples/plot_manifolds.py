@@ -59,9 +59,11 @@ for name, (X, position) in manifolds.items():
     # The error of the best flat sheet: PCA with two components.
     pca = PCA(n_components=2).fit(X)
     pca_mse = np.mean((pca.inverse_transform(pca.transform(X)) - X) ** 2)
-    print(f"{name}: reconstruction MSE {-gfe.score(X):.3f} (PCA: {pca_mse:.3f}); "
-          f"Spearman correlation with the true coordinate: code 1 {rho[0]:+.3f}, "
-          f"code 2 {rho[1]:+.3f} (best |rho| = {abs(rho[best]):.3f}, code {best + 1})")
+    print(
+        f"{name}: reconstruction MSE {-gfe.score(X):.3f} (PCA: {pca_mse:.3f}); "
+        f"Spearman correlation with the true coordinate: code 1 {rho[0]:+.3f}, "
+        f"code 2 {rho[1]:+.3f} (best |rho| = {abs(rho[best]):.3f}, code {best + 1})"
+    )
 
 # %%
 # With this short training, GFE reconstructs the S-curve better than the best

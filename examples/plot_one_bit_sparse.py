@@ -44,8 +44,12 @@ for sparsity in sparsities:
     X_test = make_sparse_gaussian(1000, n_features, sparsity, random_state=1)
     for decoder in ("linear", "linear+denoiser"):
         errors[sparsity, decoder] = [
-            -OneBitAutoencoder(round(rate * n_features), encoder="tight_frame",
-                               decoder=decoder, random_state=0)
+            -OneBitAutoencoder(
+                round(rate * n_features),
+                encoder="tight_frame",
+                decoder=decoder,
+                random_state=0,
+            )
             .fit(X_train)
             .score(X_test)
             for rate in rates
@@ -61,13 +65,27 @@ for sparsity in sparsities:
 # entries that are probably zero, and its gain grows with the sparsity.
 fine_rates = np.linspace(0.1, 2.0, 200)
 fig, ax = plt.subplots(figsize=(6, 4))
-ax.plot(fine_rates, gaussian_1bit_mse(fine_rates), color="black",
-        label="gaussian_1bit_mse(r)")
+ax.plot(
+    fine_rates,
+    gaussian_1bit_mse(fine_rates),
+    color="black",
+    label="gaussian_1bit_mse(r)",
+)
 for sparsity, color in zip(sparsities, ["tab:blue", "tab:orange"]):
-    ax.plot(rates, errors[sparsity, "linear"], "o", color=color,
-            label=f"linear, sparsity {sparsity}")
-    ax.plot(rates, errors[sparsity, "linear+denoiser"], "s--", color=color,
-            label=f"linear + MMSE denoiser, sparsity {sparsity}")
+    ax.plot(
+        rates,
+        errors[sparsity, "linear"],
+        "o",
+        color=color,
+        label=f"linear, sparsity {sparsity}",
+    )
+    ax.plot(
+        rates,
+        errors[sparsity, "linear+denoiser"],
+        "s--",
+        color=color,
+        label=f"linear + MMSE denoiser, sparsity {sparsity}",
+    )
 ax.set_xlabel("rate r = bits per feature")
 ax.set_ylabel("held-out MSE per feature")
 ax.set_title(f"1-bit codes of sparse Gaussian data (d = {n_features})")
@@ -78,5 +96,7 @@ plt.show()
 # %%
 # At one bit per feature:
 for (sparsity, decoder), values in errors.items():
-    print(f"sparsity {sparsity}, {decoder}: {values[rates.index(1.0)]:.3f} "
-          f"(Gaussian value {gaussian_1bit_mse(1.0):.3f})")
+    print(
+        f"sparsity {sparsity}, {decoder}: {values[rates.index(1.0)]:.3f} "
+        f"(Gaussian value {gaussian_1bit_mse(1.0):.3f})"
+    )

@@ -43,7 +43,7 @@ try:
     X_test, _ = load_fashion_mnist(subset="test", n_samples=300, return_X_y=True)
 except FileNotFoundError as exc:
     print(f"Fashion-MNIST is not available, so this example stops here.\n{exc}")
-    raise SystemExit(0)
+    raise SystemExit(0) from None
 
 # Digits: 8 x 8 pixels in 0..16, zoomed by 3.5 to 28 x 28 and scaled to [0, 1].
 digits = load_digits().images[:300] / 16
@@ -87,11 +87,15 @@ for name in outliers:
     labels = np.r_[np.ones(len(X_test)), np.zeros(len(outliers[name]))]
     auc = {
         score: roc_auc_score(labels, np.r_[values["Fashion-MNIST test"], values[name]])
-        for score, values in [("likelihood", likelihood),
-                              ("reconstruction", reconstruction)]
+        for score, values in [
+            ("likelihood", likelihood),
+            ("reconstruction", reconstruction),
+        ]
     }
-    print(f"Fashion-MNIST vs {name:>6}: ROC AUC {auc['likelihood']:.3f} by "
-          f"log-likelihood, {auc['reconstruction']:.3f} by reconstruction error")
+    print(
+        f"Fashion-MNIST vs {name:>6}: ROC AUC {auc['likelihood']:.3f} by "
+        f"log-likelihood, {auc['reconstruction']:.3f} by reconstruction error"
+    )
 
 # %%
 # The scores side by side
@@ -99,12 +103,18 @@ for name in outliers:
 # Each panel shows how the three sets spread on one score; a good score puts
 # the Fashion-MNIST test images to the right of the outliers.
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-for ax, (title, values) in zip(axes, [("log-likelihood (nats)", likelihood),
-                                      ("minus reconstruction MSE", reconstruction)]):
+for ax, (title, values) in zip(
+    axes,
+    [
+        ("log-likelihood (nats)", likelihood),
+        ("minus reconstruction MSE", reconstruction),
+    ],
+):
     low, high = np.percentile(np.concatenate(list(values.values())), [1, 100])
     for name, score in values.items():
-        ax.hist(np.clip(score, low, high), bins=40, range=(low, high), alpha=0.5,
-                label=name)
+        ax.hist(
+            np.clip(score, low, high), bins=40, range=(low, high), alpha=0.5, label=name
+        )
     ax.set_title(title)
 axes[0].legend()
 fig.tight_layout()

@@ -83,7 +83,9 @@ print(f"Test R^2 of ridge regression on the codes: {model.score(X_test, y_test):
 
 # %%
 # The first two GFE codes of the training patients, coloured by sex.
-ax = plot_latent(codes[["gfe__gradientflowencoder0", "gfe__gradientflowencoder1"]],
-                 labels=X_train["sex"])
+ax = plot_latent(
+    codes[["gfe__gradientflowencoder0", "gfe__gradientflowencoder1"]],
+    labels=X_train["sex"],
+)
 ax.set_title("GFE codes of the numeric columns")
 plt.show()

@@ -42,8 +42,13 @@ warnings.filterwarnings("ignore", category=ConvergenceWarning)
 roll = make_swiss_roll(n_samples=1000, n_pairs=6000, epsilon=3.0, random_state=0)
 X, midpoints, distances = roll.data / 10, roll.midpoints / 10, roll.pair_distances / 10
 pairs = dict(pairs=roll.pairs, pair_distances=distances, midpoints=midpoints)
-params = dict(n_components=2, hidden_layer_sizes=(64, 64), max_iter=300, batch_size=64,
-              random_state=0)
+params = dict(
+    n_components=2,
+    hidden_layer_sizes=(64, 64),
+    max_iter=300,
+    batch_size=64,
+    random_state=0,
+)
 pair_loss = dict(distortion_weight=10.0, bending_weight=10.0)
 models = {
     "PCA": PCA(n_components=2).fit(X),

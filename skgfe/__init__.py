@@ -51,6 +51,7 @@ def load(path, *, device=None):
     """
     return _persistence.load(path, estimator_classes=_ESTIMATORS, device=device)
 
+
 __all__ = [
     "AutoencoderBaseline",
     "GradientFlowEncoder",

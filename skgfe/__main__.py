@@ -84,34 +84,48 @@ def _add_demo_parser(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument(
-        "--n-components", type=_positive_int, default=8, metavar="N",
+        "--n-components",
+        type=_positive_int,
+        default=8,
+        metavar="N",
         help="dimension of the codes of every method (default: %(default)s)",
     )
     demo.add_argument(
-        "--max-iter", type=_positive_int, default=None, metavar="EPOCHS",
+        "--max-iter",
+        type=_positive_int,
+        default=None,
+        metavar="EPOCHS",
         help="training epochs of the autoencoder and of GFE (default: "
         f"{DEFAULT_MAX_ITER}, about a minute in all on 2 CPU cores; "
         f"{QUICK_MAX_ITER} with --quick)",
     )
     demo.add_argument(
-        "--n-train", type=_positive_int, default=None, metavar="N",
+        "--n-train",
+        type=_positive_int,
+        default=None,
+        metavar="N",
         help="fit on a stratified subsample of N training samples, to show data "
         f"efficiency; at least {N_CLASSES} (default: the whole training part; "
         f"{QUICK_N_TRAIN} with --quick)",
     )
     demo.add_argument(
-        "--device", default="auto",
+        "--device",
+        default="auto",
         help="torch device of the neural estimators: 'auto' (CUDA when "
         "available), 'cpu', 'cuda' or 'cuda:N' (default: %(default)s)",
     )
     demo.add_argument(
-        "--random-state", type=int, default=0, metavar="SEED",
+        "--random-state",
+        type=int,
+        default=0,
+        metavar="SEED",
         help="seed of the split, the subsample and the estimators "
         "(default: %(default)s)",
     )
     _add_threads_option(demo)
     demo.add_argument(
-        "--quick", action="store_true",
+        "--quick",
+        action="store_true",
         help=f"tiny configuration finishing in seconds ({QUICK_MAX_ITER} epochs, "
         f"{QUICK_N_TRAIN} training samples unless given), for tests",
     )
@@ -125,8 +139,9 @@ def build_parser():
         description="Gradient Flow Encoding (skgfe) command line.",
     )
     parser.add_argument("--version", action="version", version=f"skgfe {__version__}")
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND",
-                                       required=True)
+    subparsers = parser.add_subparsers(
+        title="commands", metavar="COMMAND", required=True
+    )
     _add_demo_parser(subparsers)
     _add_fit_parser(subparsers)
     _add_transform_parser(subparsers)
@@ -158,18 +173,35 @@ class CommandError(Exception):
 
 
 def _add_csv_options(parser, output):
-    parser.add_argument("--skip-header", action="store_true",
-                        help="skip the first line of a CSV file (column names)")
-    parser.add_argument("--delimiter", type=_delimiter, default=",", metavar="CHAR",
-                        help="field separator of CSV files" +
-                        (", read and written" if output else "") +
-                        r"; '\t' for tabs (default: ',')")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace output files that exist (never an input)")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="print the model and the time taken" if output else
-                        "print the loss of every epoch; -vv: a progress bar "
-                        "(the estimator's verbose parameter)")
+    parser.add_argument(
+        "--skip-header",
+        action="store_true",
+        help="skip the first line of a CSV file (column names)",
+    )
+    parser.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        default=",",
+        metavar="CHAR",
+        help="field separator of CSV files"
+        + (", read and written" if output else "")
+        + r"; '\t' for tabs (default: ',')",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace output files that exist (never an input)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="print the model and the time taken"
+        if output
+        else "print the loss of every epoch; -vv: a progress bar "
+        "(the estimator's verbose parameter)",
+    )
     _add_threads_option(parser)
 
 
@@ -178,65 +210,110 @@ def _threads(text):
 
 
 def _add_threads_option(parser):
-    parser.add_argument("--n-threads", type=_threads, default="auto", metavar="N",
-                        help="CPU threads of torch: a number or 'auto' (one for "
-                        "small models; the estimators' n_threads; default: auto)")
+    parser.add_argument(
+        "--n-threads",
+        type=_threads,
+        default="auto",
+        metavar="N",
+        help="CPU threads of torch: a number or 'auto' (one for "
+        "small models; the estimators' n_threads; default: auto)",
+    )
 
 
 def _add_fit_parser(subparsers):
     fit = subparsers.add_parser(
-        "fit", help="fit an encoder to a CSV/NPY matrix and save it",
+        "fit",
+        help="fit an encoder to a CSV/NPY matrix and save it",
         description="Fit GradientFlowEncoder (or AutoencoderBaseline) to a matrix "
         "whose rows are samples and save the model. With --scale, the features "
         "are scaled before fitting and the scaling is saved next to the model, in "
         f"MODEL{SCALING_SUFFIX}, which 'transform' applies.",
-        epilog=CSV_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=CSV_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("data", metavar="DATA", help="input matrix, .npy or .csv")
     fit.add_argument("--model", required=True, help="file to save the model to")
-    fit.add_argument("--estimator", choices=sorted(ESTIMATORS), default="gfe",
-                     help="gfe: GradientFlowEncoder; ae: AutoencoderBaseline "
-                     "(default: %(default)s)")
-    fit.add_argument("--n-components", type=_positive_int, default=2, metavar="N",
-                     help="dimension of the codes (default: %(default)s)")
-    fit.add_argument("--hidden-layer-sizes", type=_int_tuple, default=(64,),
-                     metavar="W1,W2,...", help="decoder hidden widths, code side "
-                     "first (default: 64)")
-    fit.add_argument("--loss", choices=["mse", "bce"], default="mse",
-                     help="reconstruction loss; bce needs data in [0, 1] "
-                     "(default: %(default)s)")
-    fit.add_argument("--scale", choices=["none", *SCALERS], default="none",
-                     help="scale the features before fitting: standard "
-                     "(StandardScaler: zero mean, unit variance) or minmax "
-                     "(MinMaxScaler: [0, 1], for --loss bce); saved for 'transform' "
-                     "(default: %(default)s)")
-    fit.add_argument("--max-iter", type=_positive_int, default=200, metavar="EPOCHS",
-                     help="maximum training epochs (default: %(default)s)")
-    fit.add_argument("--device", default="auto",
-                     help="'auto', 'cpu', 'cuda' or 'cuda:N' (default: %(default)s)")
-    fit.add_argument("--random-state", type=int, default=0, metavar="SEED",
-                     help="seed (default: %(default)s)")
+    fit.add_argument(
+        "--estimator",
+        choices=sorted(ESTIMATORS),
+        default="gfe",
+        help="gfe: GradientFlowEncoder; ae: AutoencoderBaseline (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--n-components",
+        type=_positive_int,
+        default=2,
+        metavar="N",
+        help="dimension of the codes (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--hidden-layer-sizes",
+        type=_int_tuple,
+        default=(64,),
+        metavar="W1,W2,...",
+        help="decoder hidden widths, code side first (default: 64)",
+    )
+    fit.add_argument(
+        "--loss",
+        choices=["mse", "bce"],
+        default="mse",
+        help="reconstruction loss; bce needs data in [0, 1] (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--scale",
+        choices=["none", *SCALERS],
+        default="none",
+        help="scale the features before fitting: standard "
+        "(StandardScaler: zero mean, unit variance) or minmax "
+        "(MinMaxScaler: [0, 1], for --loss bce); saved for 'transform' "
+        "(default: %(default)s)",
+    )
+    fit.add_argument(
+        "--max-iter",
+        type=_positive_int,
+        default=200,
+        metavar="EPOCHS",
+        help="maximum training epochs (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--device",
+        default="auto",
+        help="'auto', 'cpu', 'cuda' or 'cuda:N' (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--random-state",
+        type=int,
+        default=0,
+        metavar="SEED",
+        help="seed (default: %(default)s)",
+    )
     _add_csv_options(fit, output=False)
     fit.set_defaults(run=_run_fit)
 
 
 def _add_transform_parser(subparsers):
     transform = subparsers.add_parser(
-        "transform", help="encode a CSV/NPY matrix with a saved model",
+        "transform",
+        help="encode a CSV/NPY matrix with a saved model",
         description="Encode the rows of a .npy or CSV matrix with a model saved "
         "by 'fit' (scaled first as 'fit --scale' saved, when "
         f"MODEL{SCALING_SUFFIX} exists) and write the codes as .npy or CSV, by "
         "the output's suffix.",
-        epilog=CSV_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=CSV_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     transform.add_argument("data", metavar="DATA", help="input matrix, .npy or .csv")
     transform.add_argument("--model", required=True, help="model saved by 'fit'")
-    transform.add_argument("--output", required=True,
-                           help="where to write the codes, .npy or .csv")
-    transform.add_argument("--device", default=None,
-                           help="device to load the model on: 'auto', 'cpu', "
-                           "'cuda' or 'cuda:N' (default: as saved, or the CPU when "
-                           "that device is absent)")
+    transform.add_argument(
+        "--output", required=True, help="where to write the codes, .npy or .csv"
+    )
+    transform.add_argument(
+        "--device",
+        default=None,
+        help="device to load the model on: 'auto', 'cpu', "
+        "'cuda' or 'cuda:N' (default: as saved, or the CPU when "
+        "that device is absent)",
+    )
     _add_csv_options(transform, output=True)
     transform.set_defaults(run=_run_transform)
 
@@ -246,7 +323,8 @@ def _int_tuple(text):
         return tuple(_positive_int(part) for part in text.split(","))
     except argparse.ArgumentTypeError as exc:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated positive integers, got {text!r}") from exc
+            f"expected comma-separated positive integers, got {text!r}"
+        ) from exc
 
 
 def _delimiter(text):
@@ -266,8 +344,9 @@ def _matrix_suffix(path, option):
     suffix = Path(path).suffix
     if suffix.lower() not in MATRIX_SUFFIXES:
         found = f"the suffix {suffix!r}" if suffix else "no suffix"
-        raise CommandError(f"{option} {str(path)!r} has {found}; expected .npy or "
-                           ".csv (in any case)")
+        raise CommandError(
+            f"{option} {str(path)!r} has {found}; expected .npy or .csv (in any case)"
+        )
     return suffix.lower()
 
 
@@ -322,16 +401,19 @@ class _Outputs:
                 raise CommandError(
                     f"{option} {str(path)!r} is the input {input_option} "
                     f"{str(input_path)!r}; refusing to write over it, choose "
-                    "another file")
+                    "another file"
+                )
         if os.path.isdir(path):
             raise CommandError(f"{option} {str(path)!r} is a folder")
         folder = Path(path).parent
         if not folder.is_dir():
-            raise CommandError(f"{option} {str(path)!r}: the folder {str(folder)!r} "
-                               "does not exist")
+            raise CommandError(
+                f"{option} {str(path)!r}: the folder {str(folder)!r} does not exist"
+            )
         if os.path.lexists(path) and not self.overwrite:
-            raise CommandError(f"{option} {str(path)!r} exists; pass --overwrite to "
-                               "replace it")
+            raise CommandError(
+                f"{option} {str(path)!r} exists; pass --overwrite to replace it"
+            )
 
     def reserve(self, path, option):
         """Check ``path`` and create its temporary file; return the latter's path."""
@@ -339,10 +421,13 @@ class _Outputs:
         target = Path(path)
         try:
             handle, temporary = tempfile.mkstemp(
-                dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+                dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+            )
         except OSError as exc:
-            raise CommandError(f"{option} {str(path)!r}: cannot write to the folder "
-                               f"{str(target.parent)!r}: {_one_line(exc)}") from exc
+            raise CommandError(
+                f"{option} {str(path)!r}: cannot write to the folder "
+                f"{str(target.parent)!r}: {_one_line(exc)}"
+            ) from exc
         os.close(handle)
         self.temporary[target] = temporary
         return temporary
@@ -351,16 +436,19 @@ class _Outputs:
         """Move the finished temporary file of ``path`` over ``path``."""
         target = Path(path)
         if os.path.lexists(target) and not self.overwrite:  # appeared meanwhile
-            raise CommandError(f"{option} {str(path)!r} appeared while working; "
-                               "pass --overwrite to replace it")
+            raise CommandError(
+                f"{option} {str(path)!r} appeared while working; "
+                "pass --overwrite to replace it"
+            )
         temporary = self.temporary.pop(target)
         try:
             os.chmod(temporary, _file_mode())
             os.replace(temporary, target)
         except OSError as exc:
             self.temporary[target] = temporary  # removed on exit
-            raise CommandError(f"cannot write {option} {str(path)!r}: "
-                               f"{_one_line(exc)}") from exc
+            raise CommandError(
+                f"cannot write {option} {str(path)!r}: {_one_line(exc)}"
+            ) from exc
 
 
 def _file_mode():
@@ -371,8 +459,10 @@ def _file_mode():
 
 
 def _first_line(path):
-    with (contextlib.suppress(OSError, UnicodeDecodeError),
-          open(path, encoding="utf-8") as file):
+    with (
+        contextlib.suppress(OSError, UnicodeDecodeError),
+        open(path, encoding="utf-8") as file,
+    ):
         return file.readline().strip()
     return ""
 
@@ -401,23 +491,32 @@ def _read_matrix(path, args):
             with warnings.catch_warnings():
                 # "input contained no data": reported below in one line.
                 warnings.simplefilter("ignore", UserWarning)
-                X = np.loadtxt(path, delimiter=args.delimiter,
-                               skiprows=int(args.skip_header), ndmin=2)
+                X = np.loadtxt(
+                    path,
+                    delimiter=args.delimiter,
+                    skiprows=int(args.skip_header),
+                    ndmin=2,
+                )
     except (OSError, ValueError, EOFError) as exc:
         line = _first_line(path) if suffix == ".csv" else ""
         if not args.skip_header and _looks_like_header(line, args.delimiter):
             raise CommandError(
                 f"DATA {str(path)!r}: the first line {line[:60]!r} is not numbers; "
-                "if it names the columns, pass --skip-header to skip it") from exc
-        raise CommandError(f"cannot read a numeric matrix from DATA {str(path)!r}: "
-                           f"{_one_line(exc)}") from exc
+                "if it names the columns, pass --skip-header to skip it"
+            ) from exc
+        raise CommandError(
+            f"cannot read a numeric matrix from DATA {str(path)!r}: {_one_line(exc)}"
+        ) from exc
     if not isinstance(X, np.ndarray) or X.ndim != 2:
         shape = getattr(X, "shape", "?")
-        raise CommandError(f"DATA {str(path)!r} holds an array of shape {shape}; "
-                           "expected a 2-D matrix, one row per sample")
+        raise CommandError(
+            f"DATA {str(path)!r} holds an array of shape {shape}; "
+            "expected a 2-D matrix, one row per sample"
+        )
     if X.dtype.kind not in "biuf":
-        raise CommandError(f"DATA {str(path)!r} holds {X.dtype} values; expected "
-                           "numbers")
+        raise CommandError(
+            f"DATA {str(path)!r} holds {X.dtype} values; expected numbers"
+        )
     if X.size == 0:
         raise CommandError(f"DATA {str(path)!r} holds no data (shape {X.shape})")
     if X.dtype.kind != "f":
@@ -428,7 +527,8 @@ def _read_matrix(path, args):
         raise CommandError(
             f"DATA {str(path)!r} has {np.count_nonzero(~finite)} missing (NaN) or "
             f"infinite value(s), the first in data row {row + 1}, column "
-            f"{column + 1}; remove or impute them first")
+            f"{column + 1}; remove or impute them first"
+        )
     return X
 
 
@@ -459,9 +559,13 @@ def _model_digest(path):
 
 def _scaling_record(kind, scaler, model_digest):
     """The JSON record of a fitted scaler: ``kind`` and float lists per feature."""
-    record = {"format": SCALING_FORMAT, "format_version": SCALING_FORMAT_VERSION,
-              "kind": kind, "n_features": int(scaler.n_features_in_),
-              "model_sha256": model_digest}
+    record = {
+        "format": SCALING_FORMAT,
+        "format_version": SCALING_FORMAT_VERSION,
+        "kind": kind,
+        "n_features": int(scaler.n_features_in_),
+        "model_sha256": model_digest,
+    }
     if kind == "standard":
         record["formula"] = "(x - mean) / scale"
         record["mean"] = np.asarray(scaler.mean_, dtype=np.float64).tolist()
@@ -481,25 +585,34 @@ def _read_scaling(path, model_path, n_features):
     except (OSError, ValueError) as exc:
         raise CommandError(f"cannot read {where}: {_one_line(exc)}") from exc
     keys = {"standard": ("mean", "scale"), "minmax": ("min", "scale")}
-    if (not isinstance(record, dict) or record.get("format") != SCALING_FORMAT
-            or record.get("kind") not in keys):
-        raise CommandError(f"{where} was not written by 'python -m skgfe fit "
-                           "--scale'; move it away")
+    if (
+        not isinstance(record, dict)
+        or record.get("format") != SCALING_FORMAT
+        or record.get("kind") not in keys
+    ):
+        raise CommandError(
+            f"{where} was not written by 'python -m skgfe fit --scale'; move it away"
+        )
     if record.get("format_version", 0) > SCALING_FORMAT_VERSION:
         raise CommandError(f"{where} comes from a newer skgfe; upgrade skgfe")
     if record.get("model_sha256") != _model_digest(model_path):
         raise CommandError(
             f"{where} belongs to another model than --model {str(model_path)!r} "
             "(the model changed since 'fit --scale' saved it); refit, or delete the "
-            "scaling file if the model takes unscaled data")
+            "scaling file if the model takes unscaled data"
+        )
     try:
-        statistics = {key: np.asarray(record[key], dtype=np.float64)
-                      for key in keys[record["kind"]]}
+        statistics = {
+            key: np.asarray(record[key], dtype=np.float64)
+            for key in keys[record["kind"]]
+        }
     except (KeyError, TypeError, ValueError) as exc:
         raise CommandError(f"{where} is damaged: {_one_line(exc)}") from exc
     if any(values.shape != (n_features,) for values in statistics.values()):
-        raise CommandError(f"{where} has statistics of another shape than the "
-                           f"model's {n_features} features")
+        raise CommandError(
+            f"{where} has statistics of another shape than the "
+            f"model's {n_features} features"
+        )
     return record["kind"], statistics
 
 
@@ -527,9 +640,12 @@ def _run_fit(args):
         X = _read_matrix(args.data, args)
         estimator = ESTIMATORS[args.estimator](
             n_components=args.n_components,
-            hidden_layer_sizes=args.hidden_layer_sizes, loss=args.loss,
-            max_iter=args.max_iter, device=args.device,
-            random_state=args.random_state, verbose=args.verbose,
+            hidden_layer_sizes=args.hidden_layer_sizes,
+            loss=args.loss,
+            max_iter=args.max_iter,
+            device=args.device,
+            random_state=args.random_state,
+            verbose=args.verbose,
             n_threads=args.n_threads,
         )
         start = time.perf_counter()
@@ -545,22 +661,27 @@ def _run_fit(args):
             estimator.save(model_temporary)
             digest = _model_digest(model_temporary)
         except (*ESTIMATOR_ERRORS, OSError) as exc:
-            raise CommandError(f"cannot save the model to --model {args.model!r}: "
-                               f"{_one_line(exc)}") from exc
+            raise CommandError(
+                f"cannot save the model to --model {args.model!r}: {_one_line(exc)}"
+            ) from exc
         outputs.commit(args.model, "--model")
-        print(f"fitted {type(estimator).__name__} on {X.shape[0]} x {X.shape[1]} in "
-              f"{time.perf_counter() - start:.2f} s ({estimator.n_iter_} epochs, "
-              f"final loss {estimator.loss_curve_[-1]:.6g}); saved to {args.model}")
+        print(
+            f"fitted {type(estimator).__name__} on {X.shape[0]} x {X.shape[1]} in "
+            f"{time.perf_counter() - start:.2f} s ({estimator.n_iter_} epochs, "
+            f"final loss {estimator.loss_curve_[-1]:.6g}); saved to {args.model}"
+        )
         if scaler is not None:
             record = _scaling_record(args.scale, scaler, digest)
             try:
                 with open(scaling_temporary, "w", encoding="utf-8") as file:
                     json.dump(record, file, indent=1)
             except OSError as exc:
-                raise CommandError(f"cannot write {scaling_path}: {_one_line(exc)}; "
-                                   f"the model {args.model} is saved, but "
-                                   "'transform' would not scale its input: refit "
-                                   "with --overwrite") from exc
+                raise CommandError(
+                    f"cannot write {scaling_path}: {_one_line(exc)}; "
+                    f"the model {args.model} is saved, but "
+                    "'transform' would not scale its input: refit "
+                    "with --overwrite"
+                ) from exc
             outputs.commit(scaling_path, "the scaling file")
             print(f"{args.scale} scaling saved to {scaling_path}")
         elif os.path.lexists(scaling_path):
@@ -588,21 +709,27 @@ def _run_transform(args):
             # torch's unpickling errors run over many lines.
             known = isinstance(exc, (ValueError, OSError))
             detail = _one_line(exc) if known else type(exc).__name__
-            raise CommandError(f"--model {args.model!r} is not a model saved by "
-                               f"'python -m skgfe fit' ({detail})") from exc
+            raise CommandError(
+                f"--model {args.model!r} is not a model saved by "
+                f"'python -m skgfe fit' ({detail})"
+            ) from exc
         n_features = estimator.n_features_in_
         scaling = None
         if os.path.exists(scaling_path):
             scaling = _read_scaling(scaling_path, args.model, n_features)
         X = _read_matrix(args.data, args)
         if X.shape[1] != n_features:
-            raise CommandError(f"DATA {args.data!r} has {X.shape[1]} columns; the "
-                               f"model was fitted on {n_features}")
+            raise CommandError(
+                f"DATA {args.data!r} has {X.shape[1]} columns; the "
+                f"model was fitted on {n_features}"
+            )
         if args.verbose:
             how = f", {scaling[0]} scaling from {scaling_path}" if scaling else ""
-            print(f"model: {type(estimator).__name__}, {n_features} features -> "
-                  f"{estimator.n_components} components, on {estimator.device_}"
-                  f"{how}")
+            print(
+                f"model: {type(estimator).__name__}, {n_features} features -> "
+                f"{estimator.n_components} components, on {estimator.device_}"
+                f"{how}"
+            )
         try:
             estimator.set_params(verbose=args.verbose, n_threads=args.n_threads)
             if scaling is not None:
@@ -613,12 +740,12 @@ def _run_transform(args):
         try:
             _write_matrix(temporary, suffix, codes, args.delimiter)
         except OSError as exc:
-            raise CommandError(f"cannot write --output {args.output!r}: "
-                               f"{_one_line(exc)}") from exc
+            raise CommandError(
+                f"cannot write --output {args.output!r}: {_one_line(exc)}"
+            ) from exc
         outputs.commit(args.output, "--output")
     seconds = f" in {time.perf_counter() - start:.2f} s" if args.verbose else ""
-    print(f"wrote {codes.shape[0]} x {codes.shape[1]} codes to {args.output}"
-          f"{seconds}")
+    print(f"wrote {codes.shape[0]} x {codes.shape[1]} codes to {args.output}{seconds}")
 
 
 def _load_split(args, parser):
@@ -626,16 +753,23 @@ def _load_split(args, parser):
     digits = load_digits()
     X = (digits.data / 16).astype(np.float32)
     X_train, X_test, y_train, y_test = train_test_split(
-        X, digits.target, test_size=TEST_SIZE, stratify=digits.target,
+        X,
+        digits.target,
+        test_size=TEST_SIZE,
+        stratify=digits.target,
         random_state=args.random_state,
     )
     n_train = args.n_train or (QUICK_N_TRAIN if args.quick else len(X_train))
     if not N_CLASSES <= n_train <= len(X_train):
-        parser.error(f"--n-train must be between {N_CLASSES} and {len(X_train)}, "
-                     f"got {n_train}")
+        parser.error(
+            f"--n-train must be between {N_CLASSES} and {len(X_train)}, got {n_train}"
+        )
     if n_train < len(X_train):
         X_train, _, y_train, _ = train_test_split(
-            X_train, y_train, train_size=n_train, stratify=y_train,
+            X_train,
+            y_train,
+            train_size=n_train,
+            stratify=y_train,
             random_state=args.random_state,
         )
     return X_train, X_test, y_train, y_test
@@ -648,9 +782,13 @@ def _max_iter(args):
 def _encoders(args, device):
     """The three encoders of the demo, by name."""
     common = {
-        "n_components": args.n_components, "hidden_layer_sizes": HIDDEN_LAYER_SIZES,
-        "loss": "mse", "max_iter": _max_iter(args), "device": device,
-        "random_state": args.random_state, "n_threads": args.n_threads,
+        "n_components": args.n_components,
+        "hidden_layer_sizes": HIDDEN_LAYER_SIZES,
+        "loss": "mse",
+        "max_iter": _max_iter(args),
+        "device": device,
+        "random_state": args.random_state,
+        "n_threads": args.n_threads,
     }
     return {
         "PCA": PCA(n_components=args.n_components, random_state=args.random_state),
@@ -661,8 +799,9 @@ def _encoders(args, device):
 
 def _evaluate(encoder, X_train, X_test, y_train, y_test):
     """Fit the encoder+classifier pipeline; return the row's numbers."""
-    pipeline = Pipeline([("encode", encoder),
-                         ("classify", LogisticRegression(max_iter=1000))])
+    pipeline = Pipeline(
+        [("encode", encoder), ("classify", LogisticRegression(max_iter=1000))]
+    )
     start = time.perf_counter()
     pipeline.fit(X_train, y_train)
     fit_seconds = time.perf_counter() - start
@@ -679,16 +818,22 @@ def _evaluate(encoder, X_train, X_test, y_train, y_test):
 
 
 def _print_header(device, X_train, X_test, args):
-    print(f"skgfe {__version__} | torch {torch.__version__} | "
-          f"python {platform.python_version()}")
+    print(
+        f"skgfe {__version__} | torch {torch.__version__} | "
+        f"python {platform.python_version()}"
+    )
     name = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     print(f"device: {device}{name} | torch threads: {torch.get_num_threads()}")
-    print(f"digits: {len(X_train)} train, {len(X_test)} test, "
-          f"{X_train.shape[1]} features | n_components={args.n_components}, "
-          f"epochs={_max_iter(args)}")
+    print(
+        f"digits: {len(X_train)} train, {len(X_test)} test, "
+        f"{X_train.shape[1]} features | n_components={args.n_components}, "
+        f"epochs={_max_iter(args)}"
+    )
     print()
-    print(f"{'method':<20} {'accuracy':>9} {'recon MSE':>10} {'fit s':>8} "
-          f"{'transform s/1k':>15}")
+    print(
+        f"{'method':<20} {'accuracy':>9} {'recon MSE':>10} {'fit s':>8} "
+        f"{'transform s/1k':>15}"
+    )
 
 
 def _warm_up(device):
@@ -713,9 +858,13 @@ def _run_demo(args, parser):
         warnings.simplefilter("ignore", ConvergenceWarning)
         for name, encoder in _encoders(args, str(device)).items():
             accuracy, mse, fit_s, transform_s = _evaluate(
-                encoder, X_train, X_test, y_train, y_test)
-            print(f"{name:<20} {accuracy:>9.4f} {mse:>10.5f} {fit_s:>8.2f} "
-                  f"{transform_s:>15.4f}", flush=True)
+                encoder, X_train, X_test, y_train, y_test
+            )
+            print(
+                f"{name:<20} {accuracy:>9.4f} {mse:>10.5f} {fit_s:>8.2f} "
+                f"{transform_s:>15.4f}",
+                flush=True,
+            )
 
 
 def main(argv=None):

@@ -1,4 +1,4 @@
-"""AutoencoderBaseline: an encoder and a decoder trained together, the classical baseline."""
+"""AutoencoderBaseline: an encoder and a decoder trained together, the baseline."""
 
 import numpy as np
 import torch
@@ -249,8 +249,9 @@ default='elu'
     def _build_modules(self, n_features, generator):
         if self.encoder is None:
             sizes = np.atleast_1d(self.hidden_layer_sizes).tolist()[::-1]
-            self.encoder_ = make_mlp(n_features, sizes, self.n_components,
-                                     self.activation, generator)
+            self.encoder_ = make_mlp(
+                n_features, sizes, self.n_components, self.activation, generator
+            )
         else:
             self.encoder_ = self._user_module(
                 self.encoder, (n_features, self.n_components), generator, "encoder"
@@ -258,8 +259,15 @@ default='elu'
         self.decoder_ = self._make_decoder(n_features, generator)
 
     def _n_parameters_estimate(self, n_features):
-        encoder = 0 if self.encoder is not None else _mlp_parameters(
-            n_features, np.atleast_1d(self.hidden_layer_sizes)[::-1], self.n_components)
+        encoder = (
+            0
+            if self.encoder is not None
+            else _mlp_parameters(
+                n_features,
+                np.atleast_1d(self.hidden_layer_sizes)[::-1],
+                self.n_components,
+            )
+        )
         return super()._n_parameters_estimate(n_features) + encoder
 
     def _train_batch(self, X, generator):

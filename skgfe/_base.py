@@ -21,7 +21,11 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
@@ -168,7 +172,10 @@ class BaseDecoderEstimator(
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "decoder": [callable, None],
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "optimizer": [StrOptions(set(_OPTIMIZERS)), callable],
         "optimizer_params": [dict, None],
@@ -351,8 +358,9 @@ class BaseDecoderEstimator(
         return self
 
     def _fit_checked(self, X, continuing, fit_data) -> None:
-        X = validate_data(self, host_array(X), dtype=_FLOAT_DTYPES,
-                          reset=not continuing)
+        X = validate_data(
+            self, host_array(X), dtype=_FLOAT_DTYPES, reset=not continuing
+        )
         _check_magnitude(X, "X")
         self._check_params(X.shape[1])
         resolve_device(self.device)
@@ -463,7 +471,7 @@ class BaseDecoderEstimator(
         return float(np.mean(self.score_samples(X)))
 
     def save(self, path):
-        """Save the fitted estimator to a versioned file; read it with :func:`skgfe.load`.
+        """Save the fitted estimator to a versioned file, read by :func:`skgfe.load`.
 
         The file holds the modules' state dicts and the parameters as JSON, and is
         read back without unpickling code. Estimators whose parameters include a
@@ -486,7 +494,8 @@ class BaseDecoderEstimator(
     def _check_training_data(self, X) -> None:
         if self.early_stopping and X.shape[0] < 2:
             raise ValueError(
-                f"early_stopping=True needs at least 2 samples, got n_samples={X.shape[0]}"
+                "early_stopping=True needs at least 2 samples, got "
+                f"n_samples={X.shape[0]}"
             )
         if self._loss_name == "bce" and (X.min() < 0 or X.max() > 1):
             raise ValueError(
@@ -529,8 +538,10 @@ class BaseDecoderEstimator(
         rows in inference) holds its rows' activations and codes.
         """
         rows = max(self.batch_size, INFERENCE_BATCH_SIZE)
-        needed = itemsize * (4 * self._n_parameters_estimate(n_features)
-                             + rows * self._floats_per_row(n_features))
+        needed = itemsize * (
+            4 * self._n_parameters_estimate(n_features)
+            + rows * self._floats_per_row(n_features)
+        )
         available = _available_memory(self.device_)
         if available is not None and needed > available:
             raise ValueError(
@@ -559,7 +570,9 @@ class BaseDecoderEstimator(
         ``inverse_transform``.
         """
         decoder = self.decoder_
-        codes = torch.zeros(2, self.n_components, dtype=self._dtype, device=self.device_)
+        codes = torch.zeros(
+            2, self.n_components, dtype=self._dtype, device=self.device_
+        )
         was_training = decoder.training
         decoder.eval()
         try:
@@ -574,8 +587,11 @@ class BaseDecoderEstimator(
             decoder.train(was_training)
         expected = (2, n_features)
         if not isinstance(output, torch.Tensor) or tuple(output.shape) != expected:
-            got = (tuple(output.shape) if isinstance(output, torch.Tensor)
-                   else type(output).__name__)
+            got = (
+                tuple(output.shape)
+                if isinstance(output, torch.Tensor)
+                else type(output).__name__
+            )
             raise ValueError(
                 f"decoder={self.decoder!r} must map codes of shape (n, n_components) "
                 f"to a tensor of shape (n, n_features); for (2, {self.n_components}) "
@@ -596,10 +612,12 @@ class BaseDecoderEstimator(
         """The user's decoder (copied or built), or the default MLP."""
         if self.decoder is None:
             sizes = np.atleast_1d(self.hidden_layer_sizes).tolist()
-            return make_mlp(self.n_components, sizes, n_features, self.activation,
-                            generator)
-        return self._user_module(self.decoder, (self.n_components, n_features),
-                                 generator, "decoder")
+            return make_mlp(
+                self.n_components, sizes, n_features, self.activation, generator
+            )
+        return self._user_module(
+            self.decoder, (self.n_components, n_features), generator, "decoder"
+        )
 
     @staticmethod
     def _user_module(spec, factory_args, generator, name) -> torch.nn.Module:
@@ -620,7 +638,9 @@ class BaseDecoderEstimator(
         return module
 
     def _trainable_parameters(self):
-        return [p for name in self._module_names for p in getattr(self, name).parameters()]
+        return [
+            p for name in self._module_names for p in getattr(self, name).parameters()
+        ]
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         optimizer = self.optimizer
@@ -641,8 +661,10 @@ class BaseDecoderEstimator(
                 f"optimizer={self.optimizer!r} could not be built with "
                 f"optimizer_params={self.optimizer_params!r}: {exc}"
             ) from exc
-        if not (callable(getattr(built, "step", None))
-                and callable(getattr(built, "zero_grad", None))):
+        if not (
+            callable(getattr(built, "step", None))
+            and callable(getattr(built, "zero_grad", None))
+        ):
             raise TypeError(
                 f"optimizer={self.optimizer!r} must be a torch optimizer class (or a "
                 "callable returning a torch.optim.Optimizer), but it returned "
@@ -675,8 +697,9 @@ class BaseDecoderEstimator(
         try:
             for _ in epochs:
                 start = time.perf_counter()
-                epoch_loss, first_loss = self._fit_epoch(X_train, generator,
-                                                         auxiliary_step)
+                epoch_loss, first_loss = self._fit_epoch(
+                    X_train, generator, auxiliary_step
+                )
                 start_loss = first_loss if start_loss is None else start_loss
                 if _diverged(epoch_loss, start_loss):
                     self._recover_from_divergence(best_state, epoch_loss, start_loss)
@@ -701,7 +724,8 @@ class BaseDecoderEstimator(
             self._load_module_states(best_state)
         if not stopped:
             warn_at_caller(
-                f"{type(self).__name__}: max_iter={self.max_iter} epochs reached before "
+                f"{type(self).__name__}: max_iter={self.max_iter} epochs reached "
+                "before "
                 f"the loss stopped improving by tol={self.tol} for "
                 f"n_iter_no_change={self.n_iter_no_change} epochs; increase max_iter",
                 ConvergenceWarning,
@@ -745,8 +769,9 @@ class BaseDecoderEstimator(
         total = torch.zeros((), dtype=X.dtype, device=X.device)
         first = None
         batch_size = min(self.batch_size, n)
-        for rows in self._batch_progress(batch_slices(n, batch_size), n, batch_size,
-                                         f"epoch {self.n_iter_ + 1}"):
+        for rows in self._batch_progress(
+            batch_slices(n, batch_size), n, batch_size, f"epoch {self.n_iter_ + 1}"
+        ):
             batch = X[order[rows]]
             self._optimizer.zero_grad(set_to_none=True)
             loss = self._train_batch(batch, generator)
@@ -767,8 +792,13 @@ class BaseDecoderEstimator(
             return slices
         from tqdm.auto import tqdm
 
-        return tqdm(slices, total=-(-n_rows // batch_size), desc=description,
-                    unit="batch", leave=False)
+        return tqdm(
+            slices,
+            total=-(-n_rows // batch_size),
+            desc=description,
+            unit="batch",
+            leave=False,
+        )
 
     def _record_progress(self, epoch_loss, X_val) -> bool:
         """Append the epoch's scores; return whether the tracked score improved."""
@@ -792,9 +822,12 @@ class BaseDecoderEstimator(
             print(f"{line} ({seconds:.2f} s)")
 
     def _recover_from_divergence(self, best_state, epoch_loss, start_loss) -> None:
-        what = (f"became non-finite ({epoch_loss})" if not np.isfinite(epoch_loss)
-                else f"exploded to {epoch_loss:.3g} from {start_loss:.3g} at the "
-                "start of fit")
+        what = (
+            f"became non-finite ({epoch_loss})"
+            if not np.isfinite(epoch_loss)
+            else f"exploded to {epoch_loss:.3g} from {start_loss:.3g} at the "
+            "start of fit"
+        )
         if best_state is None:
             raise FloatingPointError(
                 f"{type(self).__name__}: the training loss {what} in the first "
@@ -825,7 +858,10 @@ class BaseDecoderEstimator(
 
     def _module_states(self) -> dict:
         return {
-            name: {k: v.detach().clone() for k, v in getattr(self, name).state_dict().items()}
+            name: {
+                k: v.detach().clone()
+                for k, v in getattr(self, name).state_dict().items()
+            }
             for name in self._module_names
         }
 
@@ -861,8 +897,9 @@ class BaseDecoderEstimator(
         n_samples = X_t.shape[0]
         output = None
         slices = batch_slices(n_samples, INFERENCE_BATCH_SIZE)
-        for rows in self._batch_progress(slices, n_samples, INFERENCE_BATCH_SIZE,
-                                         "rows"):
+        for rows in self._batch_progress(
+            slices, n_samples, INFERENCE_BATCH_SIZE, "rows"
+        ):
             result = function(X_t[rows].to(self.device_, self._dtype))
             if result.shape[0] != rows.stop - rows.start:
                 # Assignment would broadcast a per-batch result over the rows.
@@ -888,13 +925,18 @@ class BaseDecoderEstimator(
         for name in self._saved_attributes:
             if hasattr(self, name):
                 value = getattr(self, name)
-                attributes[name] = value.tolist() if isinstance(value, np.ndarray) else value
+                attributes[name] = (
+                    value.tolist() if isinstance(value, np.ndarray) else value
+                )
         return {
             "attributes": attributes,
             "dtype": str(self._dtype).removeprefix("torch."),
             "device": str(self.device_),
             "modules": {
-                name: {k: v.detach().cpu() for k, v in getattr(self, name).state_dict().items()}
+                name: {
+                    k: v.detach().cpu()
+                    for k, v in getattr(self, name).state_dict().items()
+                }
                 for name in self._module_names
             },
         }

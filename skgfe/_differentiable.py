@@ -163,8 +163,9 @@ class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
         self : object
             The fitted estimator.
         """
-        return self._fit(X, pairs=pairs, pair_distances=pair_distances,
-                         midpoints=midpoints)
+        return self._fit(
+            X, pairs=pairs, pair_distances=pair_distances, midpoints=midpoints
+        )
 
     @_inference_threads
     def score_samples(self, X):
@@ -217,15 +218,20 @@ class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
 
     def _check_fit_data(self, X, *, pairs, pair_distances, midpoints):
         return check_pair_data(
-            X, pairs, pair_distances, midpoints,
-            distortion_weight=self.distortion_weight, bending_weight=self.bending_weight,
+            X,
+            pairs,
+            pair_distances,
+            midpoints,
+            distortion_weight=self.distortion_weight,
+            bending_weight=self.bending_weight,
         )
 
     def _make_auxiliary_step(self, X_t, fit_data, seed):
         if fit_data is None:
             return None
         objective = make_pair_objective(
-            X_t, fit_data,
+            X_t,
+            fit_data,
             distortion_weight=self.distortion_weight,
             bending_weight=self.bending_weight,
             geodesic_sources=self.geodesic_sources,

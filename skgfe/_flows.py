@@ -6,7 +6,7 @@ flow is the accelerated-gradient ODE of Su, Boyd and Candes,
 state ``(z, v)``. States are tuples of tensors of shape (n_samples, n_components).
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

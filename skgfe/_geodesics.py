@@ -48,8 +48,9 @@ def graph_geodesic_pairs(pairs, distances, n_samples, n_sources, rng):
         average on a Swiss roll with some 12 pairs per sample).
     """
     sources = rng.choice(n_samples, size=min(n_sources, n_samples), replace=False)
-    lengths = dijkstra(_pair_graph(pairs, distances, n_samples), directed=False,
-                       indices=sources)
+    lengths = dijkstra(
+        _pair_graph(pairs, distances, n_samples), directed=False, indices=sources
+    )
     # Zero is each source itself; inf marks samples in another component.
     source_rows, samples = np.nonzero(np.isfinite(lengths) & (lengths > 0))
     geodesic_pairs = np.column_stack([sources[source_rows], samples]).astype(np.int64)

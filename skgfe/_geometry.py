@@ -20,7 +20,8 @@ of a batch of pairs and scores their codes. Nothing here knows of
 scikit-learn: the tensors are already on the model's device and dtype.
 """
 
-from typing import Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ class PairSet(NamedTuple):
     first: torch.Tensor
     second: torch.Tensor
     distances: torch.Tensor
-    midpoints: Optional[torch.Tensor]
+    midpoints: torch.Tensor | None
 
     def sample(self, batch_size: int, generator: torch.Generator) -> "PairSet":
         """``batch_size`` pairs drawn uniformly with replacement.
@@ -89,7 +90,7 @@ def bending_terms(
 def geodesic_stress(
     codes_first: torch.Tensor, codes_second: torch.Tensor, distances: torch.Tensor
 ) -> torch.Tensor:
-    """Kruskal's normalised stress, squared: ``sum (|z_i - z_j| - d_ij)^2 / sum d_ij^2``.
+    """Kruskal's squared normalised stress, ``sum (|z_i - z_j| - d_ij)^2 / sum d_ij^2``.
 
     The distortion term of long-range pairs. Unlike the per-pair relative
     error of :func:`distortion_terms`, it weighs pairs by their length, so the
@@ -160,8 +161,14 @@ class PairObjective:
         Pairs drawn from each set per batch (at most the set's size).
     """
 
-    def __init__(self, given: PairSet, geodesic: Optional[PairSet],
-                 distortion_weight: float, bending_weight: float, batch_size: int):
+    def __init__(
+        self,
+        given: PairSet,
+        geodesic: PairSet | None,
+        distortion_weight: float,
+        bending_weight: float,
+        batch_size: int,
+    ):
         self.given = given
         self.geodesic = geodesic
         self.distortion_weight = distortion_weight
@@ -180,8 +187,9 @@ class PairObjective:
         """
         uses_local = self._local_distortion > 0 or self.bending_weight > 0
         local = self._sample(self.given, generator) if uses_local else None
-        long_range = (None if self.geodesic is None
-                      else self._sample(self.geodesic, generator))
+        long_range = (
+            None if self.geodesic is None else self._sample(self.geodesic, generator)
+        )
         rows = [batch.rows() for batch in (local, long_range) if batch is not None]
         sizes = [len(part) for part in rows]
 
@@ -189,8 +197,12 @@ class PairObjective:
             parts = iter(codes.split(sizes))
             loss = codes.new_zeros(())
             if local is not None:
-                loss = loss + pair_loss(next(parts), local.distances,
-                                        self._local_distortion, self.bending_weight)
+                loss = loss + pair_loss(
+                    next(parts),
+                    local.distances,
+                    self._local_distortion,
+                    self.bending_weight,
+                )
             if long_range is not None:
                 first, second = next(parts).chunk(2)
                 loss = loss + self.distortion_weight * geodesic_stress(
@@ -238,11 +250,18 @@ def make_pair_objective(
     geodesic = None
     if geodesic_sources > 0:
         long_pairs, long_distances = graph_geodesic_pairs(
-            pairs, distances, points.shape[0], geodesic_sources,
+            pairs,
+            distances,
+            points.shape[0],
+            geodesic_sources,
             np.random.RandomState(seed),
         )
-        geodesic = _pair_set(points, np.concatenate([pairs, long_pairs]),
-                             np.concatenate([distances, long_distances]), None)
+        geodesic = _pair_set(
+            points,
+            np.concatenate([pairs, long_pairs]),
+            np.concatenate([distances, long_distances]),
+            None,
+        )
     return PairObjective(given, geodesic, distortion_weight, bending_weight, batch_size)
 
 
@@ -251,5 +270,6 @@ def _pair_set(points, pairs, distances, midpoints) -> PairSet:
         return None if array is None else to_tensor(array, points.device, points.dtype)
 
     indices = to_tensor(pairs, points.device, torch.int64)
-    return PairSet(points, indices[:, 0], indices[:, 1], tensor(distances),
-                   tensor(midpoints))
+    return PairSet(
+        points, indices[:, 0], indices[:, 1], tensor(distances), tensor(midpoints)
+    )

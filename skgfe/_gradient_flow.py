@@ -1,6 +1,5 @@
 """GradientFlowEncoder: decoder-only encoding by integrating a gradient flow."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -24,18 +23,27 @@ from ._solvers import (
     make_flow_solver,
     recording_solvers,
 )
-from ._utils import batch_slices, to_numpy
+from ._utils import batch_slices, to_numpy, warn_at_caller
 from .exceptions import FlowSolverError, FlowSolverWarning
 
 # A flow that stopped for these reasons found its code; MAX_STEPS did not.
 _FINISHED = (CONVERGED, REACHED_TAU, STALLED)
 
 # flow_diagnostics' per-sample fields, their dtypes and their SolveResult names.
-_DIAGNOSTIC_FIELDS = (("loss", np.float64), ("grad_norm", np.float64),
-                      ("flow_time", np.float64), ("n_steps", np.int64),
-                      ("n_fev", np.int64))
-_RESULT_FIELDS = {"loss": "loss", "grad_norm": "grad_norm", "flow_time": "t",
-                  "n_steps": "n_steps", "n_fev": "n_fev"}
+_DIAGNOSTIC_FIELDS = (
+    ("loss", np.float64),
+    ("grad_norm", np.float64),
+    ("flow_time", np.float64),
+    ("n_steps", np.int64),
+    ("n_fev", np.int64),
+)
+_RESULT_FIELDS = {
+    "loss": "loss",
+    "grad_norm": "grad_norm",
+    "flow_time": "t",
+    "n_steps": "n_steps",
+    "n_fev": "n_fev",
+}
 
 
 class GradientFlowEncoder(DifferentiableCodesEstimator):
@@ -488,7 +496,8 @@ default='elu'
                 raise ValueError(
                     f"z0 must be 'zeros', a float, an array of shape (n_components,) = "
                     f"({self.n_components},) or an array of starts of shape (n_starts, "
-                    f"n_components) = (n_starts, {self.n_components}), got shape {shape}"
+                    f"n_components) = (n_starts, {self.n_components}), got shape "
+                    f"{shape}"
                 )
         if not isinstance(self.z0, str) and not np.all(
             np.isfinite(np.asarray(self.z0, dtype=float))
@@ -499,7 +508,9 @@ default='elu'
         # A flow keeps a handful of codes per row (code, gradient, trial), and
         # L-BFGS two per curvature pair.
         memory = (self.solver_options or {}).get("memory", 8)
-        return super()._floats_per_row(n_features) + self.n_components * (2 * memory + 8)
+        return super()._floats_per_row(n_features) + self.n_components * (
+            2 * memory + 8
+        )
 
     def _build_modules(self, n_features, generator):
         self.decoder_ = self._make_decoder(n_features, generator)
@@ -508,8 +519,9 @@ default='elu'
         full = ADJOINTS[self.adjoint]
         purpose = "adjoint" if full else "train"
         if self.train_z0 == "random":
-            z0 = torch.rand(X.shape[0], self.n_components, generator=generator,
-                            dtype=X.dtype).to(X.device)
+            z0 = torch.rand(
+                X.shape[0], self.n_components, generator=generator, dtype=X.dtype
+            ).to(X.device)
             result = self._solve(X, z0, record=full, purpose=purpose)
         else:
             result = self._solve_from_starts(X, record=full, purpose=purpose)
@@ -519,8 +531,9 @@ default='elu'
         # the decoder through the flow; otherwise z* is held constant.
         self._add_density_loss(loss, codes, generator).backward()
         if full:
-            add_integral_term(result.trajectory, X, codes.grad,
-                              list(self.decoder_.parameters()))
+            add_integral_term(
+                result.trajectory, X, codes.grad, list(self.decoder_.parameters())
+            )
         return loss
 
     def _encode_batch(self, X):
@@ -537,15 +550,18 @@ default='elu'
         with torch.enable_grad():
             loss = code_loss(codes)
             (code_grad,) = torch.autograd.grad(loss, codes)
-        add_integral_term(result.trajectory, X, code_grad,
-                          list(self.decoder_.parameters()))
+        add_integral_term(
+            result.trajectory, X, code_grad, list(self.decoder_.parameters())
+        )
         return loss.detach()
 
     # -------------------------------------------------------------- internals
 
     def _starts(self) -> torch.Tensor:
         """The encoding starts, shape (n_starts, n_components)."""
-        values = np.asarray(0.0 if isinstance(self.z0, str) else self.z0, dtype=np.float64)
+        values = np.asarray(
+            0.0 if isinstance(self.z0, str) else self.z0, dtype=np.float64
+        )
         if values.ndim < 2:
             values = np.broadcast_to(values, (1, self.n_components))
         return torch.tensor(values, device=self.device_, dtype=self._dtype)
@@ -563,15 +579,20 @@ default='elu'
         if n_starts == 1:
             return self._solve(X, starts.expand(n, -1).clone(), record, purpose)
         # Which start is best is a question of minimising, not of replaying.
-        flows = self._solve(X.repeat(n_starts, 1), starts.repeat_interleave(n, dim=0),
-                            purpose="encode" if purpose == "adjoint" else purpose)
+        flows = self._solve(
+            X.repeat(n_starts, 1),
+            starts.repeat_interleave(n, dim=0),
+            purpose="encode" if purpose == "adjoint" else purpose,
+        )
         losses = flows.loss.reshape(n_starts, n)
         # A start whose flow broke down only loses; if all did, the row reports it.
         best = torch.where(torch.isfinite(losses), losses, torch.inf).argmin(dim=0)
         chosen = best * n + torch.arange(n, device=best.device)
         result = flows._replace(
-            **{field: getattr(flows, field)[chosen]
-               for field in ("z", "loss", "grad_norm", "t", "n_steps", "status")},
+            **{
+                field: getattr(flows, field)[chosen]
+                for field in ("z", "loss", "grad_norm", "t", "n_steps", "status")
+            },
             n_fev=flows.n_fev.reshape(n_starts, n).sum(dim=0),
         )
         if record:
@@ -624,7 +645,7 @@ default='elu'
                 "needed: lower tau, raise step_size, loosen flow_tol or increase "
                 "max_flow_steps"
             )
-            warnings.warn(
+            warn_at_caller(
                 f"solver={self.solver!r} hit max_flow_steps={self.max_flow_steps} for "
                 f"{capped} of {status.size} samples; {hint}",
                 FlowSolverWarning,

@@ -1,4 +1,4 @@
-"""Log-likelihood of samples under a decoder and a left inverse, after rectangular flows.
+"""Log-likelihood of samples under a decoder and a left inverse (rectangular flows).
 
 A decoder ``D`` and a left inverse ``z(x)`` (GFE's flow, or an encoder) define,
 for a latent prior ``p_Z`` and a noise model off the decoded manifold, the
@@ -84,7 +84,8 @@ def fit_prior(codes: np.ndarray, prior, random_state: int):
 
     Returns
     -------
-    weights, means, covariances : ndarrays of shape (n_mix,), (n_mix, k) and (n_mix, k, k)
+    weights, means, covariances : ndarray
+        Of shapes (n_mix,), (n_mix, k) and (n_mix, k, k).
         In float64.
     """
     k = codes.shape[1]
@@ -99,9 +100,11 @@ def fit_prior(codes: np.ndarray, prior, random_state: int):
     else:
         mixture = clone(prior)
     mixture.fit(codes)
-    return (np.asarray(mixture.weights_, dtype=np.float64),
-            np.asarray(mixture.means_, dtype=np.float64),
-            _full_covariances(mixture, k))
+    return (
+        np.asarray(mixture.weights_, dtype=np.float64),
+        np.asarray(mixture.means_, dtype=np.float64),
+        _full_covariances(mixture, k),
+    )
 
 
 def _full_covariances(mixture, k) -> np.ndarray:
@@ -132,8 +135,10 @@ def noise_log_likelihood(loss_name, output, X, noise_variance, n_components):
     if loss_name == "bce":
         return -n_features * per_feature_loss
     normal_dims = n_features - n_components
-    return -0.5 * (normal_dims * math.log(2 * math.pi * noise_variance)
-                   + n_features * per_feature_loss / noise_variance)
+    return -0.5 * (
+        normal_dims * math.log(2 * math.pi * noise_variance)
+        + n_features * per_feature_loss / noise_variance
+    )
 
 
 class LikelihoodMixin:
@@ -145,7 +150,11 @@ class LikelihoodMixin:
 
     _likelihood_parameter_constraints: dict = {
         "scoring": [StrOptions({"reconstruction", "likelihood"})],
-        "prior": [StrOptions({"normal", "gmm"}), GaussianMixture, BayesianGaussianMixture],
+        "prior": [
+            StrOptions({"normal", "gmm"}),
+            GaussianMixture,
+            BayesianGaussianMixture,
+        ],
         "density_weight": [Interval(Real, 0, None, closed="left")],
         "density_warmup": [Interval(Integral, 0, None, closed="left")],
         "logdet_method": [StrOptions({"auto", "exact", "stochastic"})],
@@ -174,13 +183,15 @@ class LikelihoodMixin:
             # the floor is float64's resolution of the data's scale.
             floor = np.finfo(np.float64).eps * max(float(X_train.square().mean()), 1.0)
             self.noise_variance_ = max(
-                float(squared_residuals.double().sum()) / (len(codes) * normal_dims), floor
+                float(squared_residuals.double().sum()) / (len(codes) * normal_dims),
+                floor,
             )
         else:
             self.noise_variance_ = None
         seed = draw_seed(generator)
-        weights, means, covariances = fit_prior(to_numpy(codes, np.float64), self.prior,
-                                                seed)
+        weights, means, covariances = fit_prior(
+            to_numpy(codes, np.float64), self.prior, seed
+        )
         self.prior_weights_ = weights
         self.prior_means_ = means
         self.prior_covariances_ = covariances
@@ -202,8 +213,14 @@ class LikelihoodMixin:
         weight = self._density_weight_now()
         if weight == 0:
             return loss
-        return loss - weight * (standard_normal_log_density(codes)
-                                - 0.5 * self._training_logdet(codes, generator)).mean()
+        return (
+            loss
+            - weight
+            * (
+                standard_normal_log_density(codes)
+                - 0.5 * self._training_logdet(codes, generator)
+            ).mean()
+        )
 
     def _density_weight_now(self) -> float:
         if self.density_warmup == 0:
@@ -237,13 +254,17 @@ class LikelihoodMixin:
             output = self.decoder_(codes)
             logdet = logdet_jtj(self.decoder_, codes)
             log_prior = mixture_log_density(codes.double(), *self._prior_tensors())
-            noise = noise_log_likelihood(self.loss, output, X_batch,
-                                         self.noise_variance_, self.n_components)
+            noise = noise_log_likelihood(
+                self.loss, output, X_batch, self.noise_variance_, self.n_components
+            )
         return log_prior.to(logdet.dtype) - 0.5 * logdet + noise
 
     def _prior_tensors(self):
         return tuple(
             torch.as_tensor(array, dtype=torch.float64, device=self.device_)
-            for array in (self.prior_weights_, self.prior_means_,
-                          self.prior_covariances_)
+            for array in (
+                self.prior_weights_,
+                self.prior_means_,
+                self.prior_covariances_,
+            )
         )

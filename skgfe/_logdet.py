@@ -204,8 +204,9 @@ def gram_matvec(decoder: Callable, z: torch.Tensor) -> Callable:
     return matvec
 
 
-def conjugate_gradient(matvec: Callable, b: torch.Tensor, *, tol=1e-6, max_iter=None
-                       ) -> CGResult:
+def conjugate_gradient(
+    matvec: Callable, b: torch.Tensor, *, tol=1e-6, max_iter=None
+) -> CGResult:
     """Solve ``A x = b`` row by row for symmetric positive-definite ``A``.
 
     Parameters
@@ -245,15 +246,17 @@ def conjugate_gradient(matvec: Callable, b: torch.Tensor, *, tol=1e-6, max_iter=
         residual = residual - step * a_direction
         new_squared_norm = residual.square().sum(dim=-1)
         ratio = torch.where(active, new_squared_norm / squared_norm, 0.0).unsqueeze(-1)
-        direction = torch.where(active.unsqueeze(-1), residual + ratio * direction,
-                                direction)
+        direction = torch.where(
+            active.unsqueeze(-1), residual + ratio * direction, direction
+        )
         squared_norm = torch.where(active, new_squared_norm, squared_norm)
         n_iter += 1
     return CGResult(x, n_iter, squared_norm.sqrt())
 
 
-def rademacher_probes(n_probes: int, z: torch.Tensor, generator: torch.Generator
-                      ) -> torch.Tensor:
+def rademacher_probes(
+    n_probes: int, z: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
     """Random signs of shape (n_probes, n, k) for Hutchinson's estimator.
 
     Drawn on the CPU from ``generator`` (identical on every device), then moved
@@ -264,9 +267,10 @@ def rademacher_probes(n_probes: int, z: torch.Tensor, generator: torch.Generator
     return (2 * signs - 1).to(device=z.device, dtype=z.dtype)
 
 
-def logdet_gradient_surrogate(decoder: Callable, z: torch.Tensor, probes: torch.Tensor,
-                              *, tol=1e-6, max_iter=None) -> torch.Tensor:
-    """A per-row value whose gradient is the Hutchinson + CG estimate of d log det(J^T J).
+def logdet_gradient_surrogate(
+    decoder: Callable, z: torch.Tensor, probes: torch.Tensor, *, tol=1e-6, max_iter=None
+) -> torch.Tensor:
+    """A per-row value whose gradient estimates d log det(J^T J) (Hutchinson + CG).
 
     For probes ``eps_1 .. eps_m`` the value of row ``i`` is
     ``1/m sum_j (J u_j) . (J eps_j)`` where ``u_j`` solves
@@ -298,11 +302,13 @@ def logdet_gradient_surrogate(decoder: Callable, z: torch.Tensor, probes: torch.
     probes = probes.reshape(n_probes * n_rows, k)
     # Probe j of row i sits at flat row j * n_rows + i.
     z_repeated = z.repeat(n_probes, 1)
-    solves = conjugate_gradient(gram_matvec(decoder, z_repeated), probes, tol=tol,
-                                max_iter=max_iter).solution
+    solves = conjugate_gradient(
+        gram_matvec(decoder, z_repeated), probes, tol=tol, max_iter=max_iter
+    ).solution
     # One forward-mode pass gives J u and J eps together.
-    _, tangents = jvp(decoder, (torch.cat([z_repeated, z_repeated]),),
-                      (torch.cat([solves, probes]),))
+    _, tangents = jvp(
+        decoder, (torch.cat([z_repeated, z_repeated]),), (torch.cat([solves, probes]),)
+    )
     j_solves, j_probes = tangents.chunk(2)
     per_probe = (j_solves * j_probes).sum(dim=-1).reshape(n_probes, n_rows)
     return per_probe.mean(dim=0)

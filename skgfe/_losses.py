@@ -15,7 +15,7 @@ def mse_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of sigmoid(logits) against targets in [0, 1]; (n_samples,)."""
+    """Binary cross-entropy of sigmoid(logits) against targets in [0, 1], (n,)."""
     return F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(
         dim=1
     )

@@ -85,10 +85,13 @@ def _sample_pairs(coordinates, epsilon, n_pairs, periods, rng):
     # A box wider than the data plus epsilon never links points across a
     # non-periodic axis.
     box = np.where(periodic, periods, np.ptp(shifted, axis=0) + 2 * epsilon + 1)
-    candidates = cKDTree(shifted, boxsize=box).query_pairs(epsilon, output_type="ndarray")
+    candidates = cKDTree(shifted, boxsize=box).query_pairs(
+        epsilon, output_type="ndarray"
+    )
     if len(candidates) < n_pairs:
         raise ValueError(
-            f"only {len(candidates)} pairs of the {len(coordinates)} samples lie within "
+            f"only {len(candidates)} pairs of the {len(coordinates)} samples lie "
+            "within "
             f"epsilon={epsilon!r}, fewer than n_pairs={n_pairs}; raise epsilon or "
             "n_samples, or lower n_pairs"
         )
@@ -99,13 +102,15 @@ def _sample_pairs(coordinates, epsilon, n_pairs, periods, rng):
     wraps = np.where(periodic, np.round(delta / np.where(periodic, periods, 1)), 0)
     delta -= wraps * periods
     midpoints = coordinates[pairs[:, 0]] + delta / 2
-    midpoints = np.where(periodic, np.mod(midpoints, np.where(periodic, periods, 1)),
-                         midpoints)
+    midpoints = np.where(
+        periodic, np.mod(midpoints, np.where(periodic, periods, 1)), midpoints
+    )
     return pairs.astype(np.int64), np.linalg.norm(delta, axis=1), midpoints
 
 
-def _manifold_bunch(embed, coordinates, pairs, distances, midpoint_coordinates,
-                    noise, rng):
+def _manifold_bunch(
+    embed, coordinates, pairs, distances, midpoint_coordinates, noise, rng
+):
     data = embed(coordinates)
     if noise:
         data = data + noise * rng.standard_normal(data.shape)
@@ -148,8 +153,9 @@ _RETURNS = """\
         within ``epsilon`` (the message says what to change)."""
 
 
-def make_swiss_roll(n_samples=1000, *, n_pairs=1000, epsilon=2.0, noise=0.0,
-                    random_state=None):
+def make_swiss_roll(
+    n_samples=1000, *, n_pairs=1000, epsilon=2.0, noise=0.0, random_state=None
+):
     """Sample the Swiss roll with its exact arc-length unrolling.
 
     The roll of :func:`sklearn.datasets.make_swiss_roll`: the points
@@ -201,8 +207,16 @@ def make_swiss_roll(n_samples=1000, *, n_pairs=1000, epsilon=2.0, noise=0.0,
     return _manifold_bunch(embed, coordinates, *sampled, noise, rng)
 
 
-def make_cylinder(n_samples=1000, *, radius=1.0, height=4.0, n_pairs=1000,
-                  epsilon=0.3, noise=0.0, random_state=None):
+def make_cylinder(
+    n_samples=1000,
+    *,
+    radius=1.0,
+    height=4.0,
+    n_pairs=1000,
+    epsilon=0.3,
+    noise=0.0,
+    random_state=None,
+):
     """Sample a cylinder in R^3 with its unrolled coordinates.
 
     The points ``(r cos theta, r sin theta, h)`` for ``theta`` in
@@ -246,17 +260,26 @@ def make_cylinder(n_samples=1000, *, radius=1.0, height=4.0, n_pairs=1000,
 
     def embed(coordinates):
         angle = coordinates[:, 0] / radius
-        return np.column_stack([radius * np.cos(angle), radius * np.sin(angle),
-                                coordinates[:, 1]])
+        return np.column_stack(
+            [radius * np.cos(angle), radius * np.sin(angle), coordinates[:, 1]]
+        )
 
     coordinates = rng.uniform(size=(n_samples, 2)) * [circumference, height]
-    sampled = _sample_pairs(coordinates, epsilon, n_pairs,
-                            np.array([circumference, 0.0]), rng)
+    sampled = _sample_pairs(
+        coordinates, epsilon, n_pairs, np.array([circumference, 0.0]), rng
+    )
     return _manifold_bunch(embed, coordinates, *sampled, noise, rng)
 
 
-def make_flat_torus(n_samples=1000, *, radii=(1.0, 1.0), n_pairs=1000, epsilon=0.3,
-                    noise=0.0, random_state=None):
+def make_flat_torus(
+    n_samples=1000,
+    *,
+    radii=(1.0, 1.0),
+    n_pairs=1000,
+    epsilon=0.3,
+    noise=0.0,
+    random_state=None,
+):
     """Sample the flat torus in R^4 with its periodic coordinates.
 
     The points ``(r1 cos u, r1 sin u, r2 cos v, r2 sin v)`` for ``u, v`` in
@@ -298,16 +321,30 @@ def make_flat_torus(n_samples=1000, *, radii=(1.0, 1.0), n_pairs=1000, epsilon=0
 
     def embed(coordinates):
         u, v = (coordinates / radii).T
-        return np.column_stack([radii[0] * np.cos(u), radii[0] * np.sin(u),
-                                radii[1] * np.cos(v), radii[1] * np.sin(v)])
+        return np.column_stack(
+            [
+                radii[0] * np.cos(u),
+                radii[0] * np.sin(u),
+                radii[1] * np.cos(v),
+                radii[1] * np.sin(v),
+            ]
+        )
 
     coordinates = rng.uniform(size=(n_samples, 2)) * periods
     sampled = _sample_pairs(coordinates, epsilon, n_pairs, periods, rng)
     return _manifold_bunch(embed, coordinates, *sampled, noise, rng)
 
 
-def make_blob_images(n_samples=1000, *, image_size=16, blob_width=1.5, n_pairs=1000,
-                     epsilon=1.0, noise=0.0, random_state=None):
+def make_blob_images(
+    n_samples=1000,
+    *,
+    image_size=16,
+    blob_width=1.5,
+    n_pairs=1000,
+    epsilon=1.0,
+    noise=0.0,
+    random_state=None,
+):
     """Generate images of a Gaussian blob at random positions, with the positions.
 
     Each sample is a ``image_size x image_size`` image (flattened row by row)
@@ -351,7 +388,9 @@ def make_blob_images(n_samples=1000, *, image_size=16, blob_width=1.5, n_pairs=1
     """
     _check_sampling(n_samples, n_pairs, epsilon, noise)
     check_scalar(image_size, "image_size", Integral, min_val=2)
-    check_scalar(blob_width, "blob_width", Real, min_val=0, include_boundaries="neither")
+    check_scalar(
+        blob_width, "blob_width", Real, min_val=0, include_boundaries="neither"
+    )
     margin = 2 * blob_width
     span = image_size - 1 - 2 * margin
     if span <= 0:
@@ -377,9 +416,10 @@ def make_blob_images(n_samples=1000, *, image_size=16, blob_width=1.5, n_pairs=1
 # The parts of each generator's Returns section that differ.
 _RETURNS_FIELDS = {
     make_swiss_roll: dict(
-        noise="", distance_note="",
+        noise="",
+        distance_note="",
         chart="the arc length along the spiral from its inner end, and\n"
-              "            the height.",
+        "            the height.",
     ),
     make_cylinder: dict(noise="", distance_note="", chart="``(radius * theta, h)``."),
     make_flat_torus: dict(noise="", distance_note="", chart="``(r1 u, r2 v)``."),
@@ -387,7 +427,7 @@ _RETURNS_FIELDS = {
         noise=" (pixel values)",
         distance_note=" in the chart",
         chart="``sqrt(pi / 2)`` times the blob centre (column, row),\n"
-              "            in pixels from the lowest allowed centre.",
+        "            in pixels from the lowest allowed centre.",
     ),
 }
 for _generator, _fields in _RETURNS_FIELDS.items():

@@ -395,14 +395,23 @@ default='elu'
             decoder.weight.copy_(scale * self.encoder_.weight.T)
             if isinstance(decoder.denoiser, BernoulliGaussianDenoiser):
                 self._calibrate_mmse(
-                    decoder.denoiser, scale * x_dot_u, scale**2 * u_squared,
-                    x_squared, n_nonzero, X.numel(),
+                    decoder.denoiser,
+                    scale * x_dot_u,
+                    scale**2 * u_squared,
+                    x_squared,
+                    n_nonzero,
+                    X.numel(),
                 )
 
     def _closed_form_statistics(self, X):
         u = self.encoder_(X) @ self.encoder_.weight
         return torch.stack(
-            [(X * u).sum(), u.square().sum(), X.square().sum(), (X != 0).sum().to(X.dtype)]
+            [
+                (X * u).sum(),
+                u.square().sum(),
+                X.square().sum(),
+                (X != 0).sum().to(X.dtype),
+            ]
         )
 
     @staticmethod
@@ -412,7 +421,9 @@ default='elu'
         gain = torch.where(x_squared > 0, x_dot_y / x_squared.clamp_min(tiny), 1.0)
         noise_variance = ((y_squared - gain * x_dot_y) / n_entries).clamp_min(tiny)
         denoiser.sparsity.copy_(n_nonzero / n_entries)
-        denoiser.slab_variance.copy_((x_squared / n_nonzero.clamp_min(1)).clamp_min(tiny))
+        denoiser.slab_variance.copy_(
+            (x_squared / n_nonzero.clamp_min(1)).clamp_min(tiny)
+        )
         denoiser.gain.copy_(gain)
         # log_noise_std is the noise of y / gain.
         denoiser.log_noise_std.copy_(

@@ -43,7 +43,9 @@ def haar_orthogonal(n: int, generator: torch.Generator) -> torch.Tensor:
     return q * torch.sign(torch.diagonal(r))
 
 
-def random_frame(n_bits: int, n_features: int, generator: torch.Generator) -> torch.Tensor:
+def random_frame(
+    n_bits: int, n_features: int, generator: torch.Generator
+) -> torch.Tensor:
     """Rows of a random rotation (n_bits <= n_features) or a random tight frame.
 
     Returns B of shape (n_bits, n_features) in float64. For n_bits <= n_features
@@ -80,7 +82,8 @@ def bernoulli_gaussian_mmse(u, sparsity, slab_variance, noise_variance):
     """
     total_variance = slab_variance + noise_variance
     log_odds = (
-        torch.log(sparsity) - torch.log1p(-sparsity)
+        torch.log(sparsity)
+        - torch.log1p(-sparsity)
         + 0.5 * torch.log(noise_variance / total_variance)
         + 0.5 * u.square() * (1 / noise_variance - 1 / total_variance)
     )

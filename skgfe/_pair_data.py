@@ -1,4 +1,4 @@
-"""The pairs given to ``fit`` for the geometric regulariser: checks and the kNN fallback."""
+"""The pairs given to ``fit`` for the pair loss: checks and the kNN fallback."""
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
@@ -12,8 +12,9 @@ from ._utils import host_array
 N_NEIGHBORS = 5
 
 
-def check_pair_data(X, pairs, pair_distances, midpoints, *, distortion_weight,
-                    bending_weight):
+def check_pair_data(
+    X, pairs, pair_distances, midpoints, *, distortion_weight, bending_weight
+):
     """Validate the pair data of ``fit``, or derive pairs from nearest neighbours.
 
     Parameters
@@ -62,7 +63,9 @@ def check_pair_data(X, pairs, pair_distances, midpoints, *, distortion_weight,
                 "midpoints of the pairs as an array of shape (n_pairs, n_features); "
                 "pass fit(X, pairs=..., midpoints=...), or set bending_weight=0"
             )
-        midpoints = check_array(host_array(midpoints), dtype=X.dtype, input_name="midpoints")
+        midpoints = check_array(
+            host_array(midpoints), dtype=X.dtype, input_name="midpoints"
+        )
         if midpoints.shape != (pairs.shape[0], X.shape[1]):
             raise ValueError(
                 f"midpoints must have shape (n_pairs, n_features) = "
@@ -80,7 +83,9 @@ def nearest_neighbor_pairs(X, n_neighbors):
     distance is zero).
     """
     n_neighbors = min(n_neighbors + 1, X.shape[0])
-    distances, neighbors = NearestNeighbors(n_neighbors=n_neighbors).fit(X).kneighbors(X)
+    distances, neighbors = (
+        NearestNeighbors(n_neighbors=n_neighbors).fit(X).kneighbors(X)
+    )
     rows = np.repeat(np.arange(X.shape[0]), n_neighbors)
     pairs = np.sort(np.column_stack([rows, neighbors.ravel()]), axis=1)
     distances = distances.ravel()
@@ -95,7 +100,7 @@ def nearest_neighbor_pairs(X, n_neighbors):
 
 
 def check_pairs(pairs, n_rows, rows_name):
-    """``pairs`` as an int64 array of shape (n_pairs, 2) of distinct rows of ``rows_name``."""
+    """``pairs`` as int64 (n_pairs, 2), each of two distinct rows of ``rows_name``."""
     pairs = check_array(host_array(pairs), dtype=None, input_name="pairs")
     if not np.issubdtype(pairs.dtype, np.integer) or pairs.shape[1] != 2:
         raise ValueError(
@@ -108,8 +113,9 @@ def check_pairs(pairs, n_rows, rows_name):
             f"values in [{pairs.min()}, {pairs.max()}]"
         )
     if np.any(pairs[:, 0] == pairs[:, 1]):
-        raise ValueError("pairs must join two different rows, but some pair a row "
-                         "with itself")
+        raise ValueError(
+            "pairs must join two different rows, but some pair a row with itself"
+        )
     return pairs.astype(np.int64, copy=False)
 
 
@@ -122,14 +128,19 @@ def _check_distances(X, pairs, pair_distances):
                 "zero; pass pair_distances or drop those pairs"
             )
         return distances
-    distances = check_array(host_array(pair_distances), dtype=X.dtype, ensure_2d=False,
-                            input_name="pair_distances")
+    distances = check_array(
+        host_array(pair_distances),
+        dtype=X.dtype,
+        ensure_2d=False,
+        input_name="pair_distances",
+    )
     if distances.shape != (pairs.shape[0],):
         raise ValueError(
             f"pair_distances must have shape (n_pairs,) = ({pairs.shape[0]},), got "
             f"{distances.shape}"
         )
     if np.any(distances <= 0):
-        raise ValueError("pair_distances must be positive, got a minimum of "
-                         f"{distances.min()!r}")
+        raise ValueError(
+            f"pair_distances must be positive, got a minimum of {distances.min()!r}"
+        )
     return distances

@@ -126,7 +126,9 @@ def load(path, *, estimator_classes, device=None):
     try:
         estimator._restore_fitted_state(state, device=device)
     except (ValueError, TypeError, KeyError, RuntimeError) as exc:
-        raise InvalidModelFileError(path, f"its fitted state does not fit: {exc}") from exc
+        raise InvalidModelFileError(
+            path, f"its fitted state does not fit: {exc}"
+        ) from exc
     return estimator
 
 
@@ -142,8 +144,9 @@ def _read_payload(path) -> dict:
         # torch's own message advises weights_only=False, which would run code
         # from the file: never pass that on.
         raise InvalidModelFileError(
-            path, f"it cannot be read as a torch archive of plain data "
-            f"({type(exc).__name__})"
+            path,
+            f"it cannot be read as a torch archive of plain data "
+            f"({type(exc).__name__})",
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InvalidModelFileError(path, "it is not a model saved by skgfe's save()")
@@ -158,8 +161,9 @@ def _check_version(path, payload) -> None:
         )
     if version > FORMAT_VERSION:
         raise InvalidModelFileError(
-            path, f"it uses skgfe file format {version}, newer than this skgfe "
-            f"({__version__}) reads ({FORMAT_VERSION}); upgrade skgfe"
+            path,
+            f"it uses skgfe file format {version}, newer than this skgfe "
+            f"({__version__}) reads ({FORMAT_VERSION}); upgrade skgfe",
         )
     saved_by = payload.get("skgfe_version")
     if saved_by != __version__:
@@ -187,10 +191,16 @@ def _fitted_state(path, payload) -> dict:
         modules = payload["modules"]
         dtype, device = payload["dtype"], payload["device"]
     except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidModelFileError(path, f"its fitted state is incomplete: {exc}") from exc
-    n_features = attributes.get("n_features_in_") if isinstance(attributes, dict) else None
-    if not isinstance(n_features, Integral) or isinstance(n_features, bool) or (
-        n_features < 1
+        raise InvalidModelFileError(
+            path, f"its fitted state is incomplete: {exc}"
+        ) from exc
+    n_features = (
+        attributes.get("n_features_in_") if isinstance(attributes, dict) else None
+    )
+    if (
+        not isinstance(n_features, Integral)
+        or isinstance(n_features, bool)
+        or (n_features < 1)
     ):
         raise InvalidModelFileError(
             path, f"n_features_in_ is {n_features!r}, expected a positive int"
@@ -201,8 +211,12 @@ def _fitted_state(path, payload) -> dict:
         )
     if not isinstance(device, str) or not isinstance(modules, dict):
         raise InvalidModelFileError(path, "its device or modules entry is malformed")
-    return {"attributes": attributes, "modules": modules, "dtype": dtype,
-            "device": device}
+    return {
+        "attributes": attributes,
+        "modules": modules,
+        "dtype": dtype,
+        "device": device,
+    }
 
 
 # JSON has no tuples; marking them keeps get_params() identical after a load.

@@ -6,7 +6,9 @@ from numbers import Integral, Real
 from sklearn.utils import check_random_state, check_scalar
 
 
-def make_sparse_gaussian(n_samples=100, n_features=100, sparsity=0.1, random_state=None):
+def make_sparse_gaussian(
+    n_samples=100, n_features=100, sparsity=0.1, random_state=None
+):
     """Generate Bernoulli-Gaussian data: sparse entries with unit variance.
 
     Every entry is independently non-zero with probability ``sparsity``, and a
@@ -52,7 +54,9 @@ def make_sparse_gaussian(n_samples=100, n_features=100, sparsity=0.1, random_sta
     return mask * values / math.sqrt(sparsity)
 
 
-def make_sparse_rademacher(n_samples=100, n_features=100, sparsity=0.1, random_state=None):
+def make_sparse_rademacher(
+    n_samples=100, n_features=100, sparsity=0.1, random_state=None
+):
     """Generate Bernoulli-Rademacher data: sparse signs with unit variance.
 
     Every entry is independently non-zero with probability ``sparsity``, and a
@@ -103,7 +107,8 @@ def _draw_support(n_samples, n_features, sparsity, random_state):
     """
     check_scalar(n_samples, "n_samples", Integral, min_val=1)
     check_scalar(n_features, "n_features", Integral, min_val=1)
-    check_scalar(sparsity, "sparsity", Real, min_val=0, max_val=1,
-                 include_boundaries="right")
+    check_scalar(
+        sparsity, "sparsity", Real, min_val=0, max_val=1, include_boundaries="right"
+    )
     rng = check_random_state(random_state)
     return rng.uniform(size=(n_samples, n_features)) < sparsity, rng

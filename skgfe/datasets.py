@@ -238,13 +238,9 @@ def _check_params(subset, n_samples, return_X_y):
     # isinstance first: ``in`` on an array would compare element-wise.
     if not isinstance(subset, str) or subset not in _SUBSETS:
         raise ValueError(f"subset must be one of {_SUBSETS}, got {subset!r}.")
-    is_int = isinstance(n_samples, numbers.Integral) and not isinstance(
-        n_samples, bool
-    )
+    is_int = isinstance(n_samples, numbers.Integral) and not isinstance(n_samples, bool)
     if n_samples is not None and not (is_int and n_samples >= 1):
-        raise ValueError(
-            f"n_samples must be None or an int >= 1, got {n_samples!r}."
-        )
+        raise ValueError(f"n_samples must be None or an int >= 1, got {n_samples!r}.")
     if not isinstance(return_X_y, (bool, np.bool_)):
         raise TypeError(f"return_X_y must be True or False, got {return_X_y!r}.")
 

@@ -2,7 +2,12 @@
 
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["ConvergenceWarning", "DeviceWarning", "FlowSolverError", "FlowSolverWarning"]
+__all__ = [
+    "ConvergenceWarning",
+    "DeviceWarning",
+    "FlowSolverError",
+    "FlowSolverWarning",
+]
 
 
 class DeviceWarning(UserWarning):

@@ -18,7 +18,12 @@ from sklearn.utils.validation import check_array
 
 from ._pair_data import check_pairs
 
-__all__ = ["bending_score", "distortion_score", "interpolation_error", "procrustes_error"]
+__all__ = [
+    "bending_score",
+    "distortion_score",
+    "interpolation_error",
+    "procrustes_error",
+]
 
 
 def distortion_score(codes, pairs, pair_distances):
@@ -74,7 +79,9 @@ def distortion_score(codes, pairs, pair_distances):
     0.0
     """
     codes, pairs = _check_codes_and_pairs(codes, pairs)
-    distances = check_array(pair_distances, ensure_2d=False, input_name="pair_distances")
+    distances = check_array(
+        pair_distances, ensure_2d=False, input_name="pair_distances"
+    )
     if distances.shape != (pairs.shape[0],):
         raise ValueError(
             f"pair_distances must have shape (n_pairs,) = ({pairs.shape[0]},), got "
@@ -87,8 +94,10 @@ def distortion_score(codes, pairs, pair_distances):
     ratios = _pair_code_distances(codes, pairs) / distances
     mean_square = np.mean(ratios**2)
     if mean_square == 0:
-        raise ValueError("the codes of every pair coincide; the distortion of "
-                         "collapsed codes is undefined")
+        raise ValueError(
+            "the codes of every pair coincide; the distortion of "
+            "collapsed codes is undefined"
+        )
     return float(np.sqrt(max(0.0, 1 - np.mean(ratios) ** 2 / mean_square)))
 
 
@@ -155,8 +164,10 @@ def bending_score(codes, pairs, midpoint_codes):
         )
     spread = np.sum(_pair_code_distances(codes, pairs) ** 2)
     if spread == 0:
-        raise ValueError("the codes of every pair coincide; the bending of collapsed "
-                         "codes is undefined")
+        raise ValueError(
+            "the codes of every pair coincide; the bending of collapsed "
+            "codes is undefined"
+        )
     latent_midpoints = (codes[pairs[:, 0]] + codes[pairs[:, 1]]) / 2
     return float(np.sqrt(np.sum((midpoint_codes - latent_midpoints) ** 2) / spread))
 
@@ -289,8 +300,9 @@ def procrustes_error(codes, coordinates, *, scaling=True):
     coordinates = _pad_columns(coordinates - coordinates.mean(axis=0), width)
     extent = np.sum(coordinates**2)
     if extent == 0:
-        raise ValueError("coordinates are all the same point; the relative error "
-                         "is undefined")
+        raise ValueError(
+            "coordinates are all the same point; the relative error is undefined"
+        )
     # The orthogonal Q maximising trace(Q^T C^T Z) is U V^T from the SVD of C^T Z.
     left, singular_values, right = np.linalg.svd(coordinates.T @ codes)
     aligned = codes @ (left @ right).T

@@ -170,17 +170,24 @@ def plot_latent(codes, labels=None, ax=None):
         if labels.dtype.kind != "f" and len(classes) <= _MAX_LEGEND_CLASSES:
             # Class i gets colour i of a qualitative colormap.
             n_colours = 10 if len(classes) <= 10 else 20
-            points = ax.scatter(x, y, c=index, cmap=f"tab{n_colours}", vmin=0,
-                                vmax=n_colours - 1, s=10)
+            points = ax.scatter(
+                x, y, c=index, cmap=f"tab{n_colours}", vmin=0, vmax=n_colours - 1, s=10
+            )
             handles, _ = points.legend_elements(num=None)
-            ax.legend(handles, [str(c) for c in classes], title="label",
-                      loc="best", fontsize="small")
+            ax.legend(
+                handles,
+                [str(c) for c in classes],
+                title="label",
+                loc="best",
+                fontsize="small",
+            )
         else:
             values = labels if labels.dtype.kind in "fiu" else index
             points = ax.scatter(x, y, c=values, cmap="viridis", s=10)
             ax.figure.colorbar(points, ax=ax)
     xlabel, ylabel = (
-        (str(names[0]), str(names[1])) if names is not None
+        (str(names[0]), str(names[1]))
+        if names is not None
         else ("component 1", "component 2")
     )
     ax.set_xlabel(xlabel)
@@ -254,11 +261,18 @@ def plot_reconstructions(images, reconstructions, image_shape, n=10, ax=None):
     for i, (_, array) in enumerate(rows):
         for j in range(n):
             top, left = i * (height + pad), j * (width + pad)
-            grid[top:top + height, left:left + width] = array[j].reshape(height, width)
+            grid[top : top + height, left : left + width] = array[j].reshape(
+                height, width
+            )
 
     ax = _get_ax(ax, figsize=(n * 0.8 + 1, len(rows) * 0.8 + 0.4))
-    ax.imshow(grid, cmap="gray", vmin=np.nanmin(grid), vmax=np.nanmax(grid),
-              interpolation="nearest")
+    ax.imshow(
+        grid,
+        cmap="gray",
+        vmin=np.nanmin(grid),
+        vmax=np.nanmax(grid),
+        interpolation="nearest",
+    )
     ax.set_xticks([])
     ax.set_yticks([i * (height + pad) + (height - 1) / 2 for i in range(len(rows))])
     ax.set_yticklabels([name for name, _ in rows])
@@ -335,8 +349,9 @@ def plot_flow_convergence(diagnostics, n=20, ax=None):
     for (times, _, losses), finished in zip(shown, converged):
         ax.plot(times, losses, linestyle="-" if finished else ":", linewidth=1)
     if shown:
-        _auto_scale(ax.set_xscale, np.concatenate([t for t, _, _ in shown]),
-                    symmetric_zero=True)
+        _auto_scale(
+            ax.set_xscale, np.concatenate([t for t, _, _ in shown]), symmetric_zero=True
+        )
         _auto_scale(ax.set_yscale, np.concatenate([loss for _, _, loss in shown]))
     ax.set_xlabel("flow time")
     ax.set_ylabel("reconstruction loss")

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
+from skgfe.decoders import make_mlp
+
 # The test models are tiny: a second intra-op thread only adds synchronisation,
 # and on a busy machine it makes torch's small kernels crawl.
 torch.set_num_threads(1)
-
-from skgfe.decoders import make_mlp
 
 try:
     from hypothesis import settings

@@ -9,8 +9,13 @@ from skgfe._solvers import CONVERGED, recording_solvers, solve
 
 SETTINGS = {
     # The adjoint replays the flow's steps, not L-BFGS ones.
-    "amd": {"tau": 1e4, "step_size": 1.0, "tol": 1e-6, "max_steps": 300,
-            "options": {"direction": "gradient"}},
+    "amd": {
+        "tau": 1e4,
+        "step_size": 1.0,
+        "tol": 1e-6,
+        "max_steps": 300,
+        "options": {"direction": "gradient"},
+    },
     "euler": {"tau": 10.0, "step_size": 0.5, "tol": 0.0, "max_steps": 100},
     "rk4": {"tau": 10.0, "step_size": 0.5, "tol": 0.0, "max_steps": 100},
 }
@@ -65,8 +70,16 @@ def _unrolled_codes(decoder, y, z0, solver, ode_order, result):
 
 def _adjoint_gradients(decoder, y, z0, solver, ode_order):
     params = list(decoder.parameters())
-    result = solve(decoder, mse_loss, y, z0, ode_order=ode_order, solver=solver,
-                   record=True, **SETTINGS[solver])
+    result = solve(
+        decoder,
+        mse_loss,
+        y,
+        z0,
+        ode_order=ode_order,
+        solver=solver,
+        record=True,
+        **SETTINGS[solver],
+    )
     codes = result.z.detach().requires_grad_(True)
     direct = torch.autograd.grad(mse_loss(decoder(codes), y).sum(), [*params, codes])
     integral = integral_term(result.trajectory, y, direct[-1], params)
@@ -78,13 +91,15 @@ def test_full_adjoint_matches_unrolled_autodiff(
     small_decoder, targets, solver, ode_order
 ):
     z0 = torch.full((6, 2), 0.1, dtype=torch.float64)
-    result, direct, integral = _adjoint_gradients(small_decoder, targets, z0, solver,
-                                                  ode_order)
+    result, direct, integral = _adjoint_gradients(
+        small_decoder, targets, z0, solver, ode_order
+    )
     assert any(g.abs().max() > 1e-6 for g in integral), "the integral term is not zero"
     codes = _unrolled_codes(small_decoder, targets, z0, solver, ode_order, result)
     torch.testing.assert_close(codes, result.z, atol=1e-10, rtol=0)
-    expected = torch.autograd.grad(mse_loss(small_decoder(codes), targets).sum(),
-                                   list(small_decoder.parameters()))
+    expected = torch.autograd.grad(
+        mse_loss(small_decoder(codes), targets).sum(), list(small_decoder.parameters())
+    )
     for d, i, e in zip(direct, integral, expected):
         torch.testing.assert_close(d + i, e, rtol=1e-5, atol=1e-10)
 
@@ -100,8 +115,17 @@ def test_full_adjoint_matches_finite_differences(small_decoder, targets, solver)
         for sign in (1, -1):
             with torch.no_grad():
                 weight[index] += sign * eps
-            values.append(solve(small_decoder, mse_loss, targets, z0, ode_order=2,
-                                solver=solver, **SETTINGS[solver]).loss.sum())
+            values.append(
+                solve(
+                    small_decoder,
+                    mse_loss,
+                    targets,
+                    z0,
+                    ode_order=2,
+                    solver=solver,
+                    **SETTINGS[solver],
+                ).loss.sum()
+            )
             with torch.no_grad():
                 weight[index] -= sign * eps
         finite_difference = (values[0] - values[1]) / (2 * eps)
@@ -159,9 +183,19 @@ def test_full_adjoint_is_exact_for_fixed_steps_that_stop_early(
 ):
     z0 = torch.full((6, 2), 0.1, dtype=torch.float64)
     params = list(small_decoder.parameters())
-    result = solve(small_decoder, mse_loss, targets, z0, ode_order=ode_order,
-                   solver=solver, tau=40.0, step_size=0.5, tol=2e-3, max_steps=100,
-                   record=True)
+    result = solve(
+        small_decoder,
+        mse_loss,
+        targets,
+        z0,
+        ode_order=ode_order,
+        solver=solver,
+        tau=40.0,
+        step_size=0.5,
+        tol=2e-3,
+        max_steps=100,
+        record=True,
+    )
     # Rows stop at different steps, some before tau, and the records follow them.
     assert CONVERGED in result.status.tolist()
     assert len(set(result.n_steps.tolist())) > 1
@@ -169,13 +203,16 @@ def test_full_adjoint_is_exact_for_fixed_steps_that_stop_early(
         taken = sum(int((r.rows == i).sum()) for r in result.trajectory.records)
         assert taken == result.n_steps[i]
     codes = result.z.detach().requires_grad_(True)
-    direct = torch.autograd.grad(mse_loss(small_decoder(codes), targets).sum(),
-                                 [*params, codes])
+    direct = torch.autograd.grad(
+        mse_loss(small_decoder(codes), targets).sum(), [*params, codes]
+    )
     integral = integral_term(result.trajectory, targets, direct[-1], params)
-    unrolled = _unrolled_by_records(small_decoder, targets, z0, solver, ode_order,
-                                    result.trajectory.records)
+    unrolled = _unrolled_by_records(
+        small_decoder, targets, z0, solver, ode_order, result.trajectory.records
+    )
     torch.testing.assert_close(unrolled, result.z, atol=1e-10, rtol=0)
-    expected = torch.autograd.grad(mse_loss(small_decoder(unrolled), targets).sum(),
-                                   params)
+    expected = torch.autograd.grad(
+        mse_loss(small_decoder(unrolled), targets).sum(), params
+    )
     for d, i, e in zip(direct[:-1], integral, expected):
         torch.testing.assert_close(d + i, e, rtol=1e-5, atol=1e-10)

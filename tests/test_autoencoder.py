@@ -17,8 +17,12 @@ def X():
 def test_default_encoder_mirrors_the_decoder(X):
     ae = AutoencoderBaseline(3, hidden_layer_sizes=(16, 8), max_iter=1, random_state=0)
     ae.fit(X)
-    encoder_widths = [m.out_features for m in ae.encoder_ if isinstance(m, torch.nn.Linear)]
-    decoder_widths = [m.out_features for m in ae.decoder_ if isinstance(m, torch.nn.Linear)]
+    encoder_widths = [
+        m.out_features for m in ae.encoder_ if isinstance(m, torch.nn.Linear)
+    ]
+    decoder_widths = [
+        m.out_features for m in ae.decoder_ if isinstance(m, torch.nn.Linear)
+    ]
     assert encoder_widths == [8, 16, 3]
     assert decoder_widths == [16, 8, 7]
 
@@ -35,8 +39,9 @@ def test_user_encoder_module_and_factory(X):
     ae = AutoencoderBaseline(3, encoder=encoder, max_iter=2, random_state=0).fit(X)
     assert ae.encoder_ is not encoder
     assert isinstance(ae.encoder_, torch.nn.Linear)
-    ae = AutoencoderBaseline(3, encoder=lambda d, k: torch.nn.Linear(d, k), max_iter=2,
-                             random_state=0).fit(X)
+    ae = AutoencoderBaseline(
+        3, encoder=lambda d, k: torch.nn.Linear(d, k), max_iter=2, random_state=0
+    ).fit(X)
     assert ae.encoder_.in_features == 7 and ae.encoder_.out_features == 3
 
 

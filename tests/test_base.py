@@ -2,7 +2,7 @@
 
 import pickle
 import warnings
-from functools import lru_cache, partial
+from functools import cache, partial
 
 import numpy as np
 import pytest
@@ -26,8 +26,9 @@ import skgfe._base
 from skgfe import AutoencoderBaseline, GradientFlowEncoder
 from skgfe.exceptions import DeviceWarning
 
-SMALL = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=3, device="cpu",
-             random_state=0)
+SMALL = dict(
+    n_components=2, hidden_layer_sizes=(8,), max_iter=3, device="cpu", random_state=0
+)
 # A short flow budget keeps the untrained toy decoders' flows quick.
 ESTIMATORS = [AutoencoderBaseline, partial(GradientFlowEncoder, max_flow_steps=100)]
 
@@ -123,8 +124,11 @@ def test_cuda_pickle_loads_on_cpu_only_machine(fitted, monkeypatch):
 
 @pytest.mark.parametrize(
     "device, message",
-    [("cuda", "torch.cuda.is_available\\(\\) is False"), ("tpu", "is not a device"),
-     ("meta", "is not supported")],
+    [
+        ("cuda", "torch.cuda.is_available\\(\\) is False"),
+        ("tpu", "is not a device"),
+        ("meta", "is not supported"),
+    ],
 )
 def test_bad_device_is_rejected_in_fit(estimator, X, device, message, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -144,15 +148,27 @@ def test_auto_device_resolves_in_fit_only(estimator, X, monkeypatch):
 BAD_INPUTS = {
     "nan": (np.full((5, 6), np.nan), ValueError, "NaN"),
     "inf": (np.full((5, 6), np.inf), ValueError, "infinity"),
-    "huge": (np.full((5, 6), 1e30), ValueError, "values up to 1e\\+30 .* at most 1e\\+15"),
+    "huge": (
+        np.full((5, 6), 1e30),
+        ValueError,
+        "values up to 1e\\+30 .* at most 1e\\+15",
+    ),
     "empty": (np.zeros((0, 6)), ValueError, "0 sample"),
     "1-D": (np.zeros(6), ValueError, "Expected 2D array"),
     "3-D": (np.zeros((2, 3, 6)), ValueError, "dim 3"),
     "strings": (np.array([["a"] * 6] * 3), ValueError, "convert|numeric"),
-    "objects": (np.array([[object()] * 6] * 3), (ValueError, TypeError), "float|number"),
+    "objects": (
+        np.array([[object()] * 6] * 3),
+        (ValueError, TypeError),
+        "float|number",
+    ),
     "complex": (np.ones((3, 6)) * 1j, ValueError, "Complex data not supported"),
     "sparse": (sp.csr_matrix(np.eye(6)), TypeError, "dense data is required"),
-    "wrong width": (np.zeros((3, 5)), ValueError, "X has 5 features, but .* expecting 6"),
+    "wrong width": (
+        np.zeros((3, 5)),
+        ValueError,
+        "X has 5 features, but .* expecting 6",
+    ),
 }
 DATA_METHODS = ["transform", "score_samples", "score", "fit_transform"]
 
@@ -216,8 +232,9 @@ def test_interrupted_fit_keeps_the_last_completed_epoch(estimator, X):
         one_epoch.fit(X)
     batches_per_epoch = -(-X.shape[0] // estimator.batch_size)
     # Interrupt in the middle of the second epoch.
-    estimator._train_batch = _InterruptAfter(estimator._train_batch,
-                                             batches_per_epoch + 1)
+    estimator._train_batch = _InterruptAfter(
+        estimator._train_batch, batches_per_epoch + 1
+    )
     with pytest.warns(UserWarning, match="interrupted.*n_iter_=1"):
         estimator.fit(X)
     assert estimator.n_iter_ == 1 and len(estimator.loss_curve_) == 1
@@ -278,8 +295,9 @@ def test_verbose_two_shows_a_progress_bar(estimator, X, capsys):
 
 
 def test_user_decoder_is_copied_not_trained_in_place(estimator, X):
-    decoder = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(),
-                                  torch.nn.Linear(8, 6))
+    decoder = torch.nn.Sequential(
+        torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 6)
+    )
     before = [p.detach().clone() for p in decoder.parameters()]
     estimator.set_params(decoder=decoder).fit(X)
     assert estimator.decoder_ is not decoder
@@ -300,8 +318,9 @@ def test_decoder_factory_is_seeded(estimator, X):
 
 
 def test_optimizer_class_and_params(estimator, X):
-    estimator.set_params(optimizer=torch.optim.RMSprop,
-                         optimizer_params={"alpha": 0.9, "eps": 1e-6}).fit(X)
+    estimator.set_params(
+        optimizer=torch.optim.RMSprop, optimizer_params={"alpha": 0.9, "eps": 1e-6}
+    ).fit(X)
     group = estimator._optimizer.param_groups[0]
     assert isinstance(estimator._optimizer, torch.optim.RMSprop)
     assert group["alpha"] == 0.9 and group["lr"] == estimator.learning_rate_init
@@ -322,8 +341,9 @@ def test_divergent_training_restores_finite_weights(estimator, X):
 
 def test_pipeline_and_grid_search(estimator, X):
     pipeline = make_pipeline(MinMaxScaler(), estimator)
-    search = GridSearchCV(pipeline, {f"{type(estimator).__name__.lower()}__n_components":
-                                     [1, 3]}, cv=2)
+    search = GridSearchCV(
+        pipeline, {f"{type(estimator).__name__.lower()}__n_components": [1, 3]}, cv=2
+    )
     search.fit(X)
     assert search.best_estimator_.transform(X).shape[1] in (1, 3)
 
@@ -352,7 +372,8 @@ def test_extra_sklearn_checks(estimator, check):
 
 # ------------------------------------------------------------- properties
 
-@lru_cache(maxsize=None)
+
+@cache
 def _fitted_model(index, dtype_name):
     X = np.random.default_rng(0).uniform(size=(40, 6)).astype(dtype_name)
     with warnings.catch_warnings():
@@ -360,12 +381,18 @@ def _fitted_model(index, dtype_name):
         return ESTIMATORS[index](**SMALL).fit(X)
 
 
-_rows = arrays(np.float64, st.tuples(st.integers(1, 12), st.just(6)),
-               elements=st.floats(-3, 3, allow_nan=False))
+_rows = arrays(
+    np.float64,
+    st.tuples(st.integers(1, 12), st.just(6)),
+    elements=st.floats(-3, 3, allow_nan=False),
+)
 
 
-@given(rows=_rows, index=st.sampled_from([0, 1]),
-       dtype_name=st.sampled_from(["float32", "float64"]))
+@given(
+    rows=_rows,
+    index=st.sampled_from([0, 1]),
+    dtype_name=st.sampled_from(["float32", "float64"]),
+)
 def test_transform_shape_dtype_and_finiteness(rows, index, dtype_name):
     model = _fitted_model(index, dtype_name)
     codes = model.transform(rows.astype(dtype_name))
@@ -380,7 +407,9 @@ def test_transform_is_invariant_to_subsets_and_order(rows, index, data):
     model = _fitted_model(index, "float64")
     codes = model.transform(rows)
     order = data.draw(st.permutations(range(rows.shape[0])))
-    subset = sorted(data.draw(st.sets(st.sampled_from(range(rows.shape[0])), min_size=1)))
+    subset = sorted(
+        data.draw(st.sets(st.sampled_from(range(rows.shape[0])), min_size=1))
+    )
     np.testing.assert_allclose(model.transform(rows[order]), codes[order], atol=1e-9)
     np.testing.assert_allclose(model.transform(rows[subset]), codes[subset], atol=1e-9)
 
@@ -422,9 +451,15 @@ def test_same_seed_gives_identical_results_across_processes():
     import subprocess
     import sys
 
-    runs = [subprocess.run([sys.executable, "-c", _FIT_IN_A_FRESH_PROCESS],
-                           capture_output=True, text=True, check=True).stdout
-            for _ in range(2)]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", _FIT_IN_A_FRESH_PROCESS],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for _ in range(2)
+    ]
     assert runs[0] == runs[1] and len(runs[0].split()) == 2
 
 
@@ -455,7 +490,9 @@ def test_transform_allocates_no_copy_of_its_input(fitted):
 # ----------------------------------------------- faults during fit (issue 17)
 
 
-def test_an_interrupt_before_the_first_epoch_leaves_the_estimator_unfitted(estimator, X):
+def test_an_interrupt_before_the_first_epoch_leaves_the_estimator_unfitted(
+    estimator, X
+):
     from sklearn.exceptions import NotFittedError
 
     estimator._train_batch = _InterruptAfter(estimator._train_batch, 1)
@@ -486,8 +523,9 @@ def test_an_interrupt_during_initialisation_leaves_the_estimator_unfitted(
         estimator.transform(X)
 
 
-def test_an_interrupt_between_bookkeeping_and_snapshot_is_consistent(estimator, X,
-                                                                     monkeypatch):
+def test_an_interrupt_between_bookkeeping_and_snapshot_is_consistent(
+    estimator, X, monkeypatch
+):
     """n_iter_ and the parameters always describe the same completed epoch."""
     one_epoch = clone(estimator).set_params(max_iter=1)
     with warnings.catch_warnings():
@@ -528,8 +566,9 @@ def test_exploding_training_is_divergence_in_every_estimator(estimator, X):
             assert not hasattr(estimator, "decoder_")
             return
     messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
-    assert any("exploded" in m and "lower learning_rate_init" in m.lower()
-               for m in messages), messages
+    assert any(
+        "exploded" in m and "lower learning_rate_init" in m.lower() for m in messages
+    ), messages
     assert max(estimator.loss_curve_) < 1e4 * estimator.loss_curve_[0]
     for p in estimator.decoder_.parameters():
         assert torch.isfinite(p).all()
@@ -557,8 +596,11 @@ class _NaN(_Narrow):
 @pytest.mark.parametrize(
     "decoder, message",
     [
-        (lambda k, n: _Narrow(k, 1), r"tensor of shape \(n, n_features\).*returned "
-                                     r"\(2, 1\), expected \(2, 6\)"),
+        (
+            lambda k, n: _Narrow(k, 1),
+            r"tensor of shape \(n, n_features\).*returned "
+            r"\(2, 1\), expected \(2, 6\)",
+        ),
         (lambda k, n: _Pair(k, n), "returned tuple, expected"),
         (lambda k, n: _NaN(k, n), "non-finite values"),
         (lambda k, n: _Narrow(k + 1, n), "failed on codes of shape"),
@@ -587,9 +629,14 @@ class _Float32Decoder(_Narrow):
 
 @pytest.mark.parametrize(
     "name, value",
-    [("n_components", True), ("batch_size", True), ("max_iter", True),
-     ("hidden_layer_sizes", True), ("hidden_layer_sizes", (8, True)),
-     ("learning_rate_init", True)],
+    [
+        ("n_components", True),
+        ("batch_size", True),
+        ("max_iter", True),
+        ("hidden_layer_sizes", True),
+        ("hidden_layer_sizes", (8, True)),
+        ("learning_rate_init", True),
+    ],
 )
 def test_bools_are_not_numbers(estimator, X, name, value):
     estimator.set_params(**{name: value})
@@ -606,8 +653,9 @@ def test_closure_optimizers_are_refused_by_name(estimator, X):
 def test_an_optimizer_factory_returning_none_is_refused(X):
     from skgfe import OneBitAutoencoder
 
-    model = OneBitAutoencoder(4, optimizer=lambda params, lr: None, max_iter=2,
-                              device="cpu", random_state=0)
+    model = OneBitAutoencoder(
+        4, optimizer=lambda params, lr: None, max_iter=2, device="cpu", random_state=0
+    )
     with pytest.raises(TypeError, match="must be a torch optimizer"):
         model.fit(X)
 
@@ -740,8 +788,9 @@ def test_concurrent_calls_share_one_setting_and_restore_it(fitted, X):
     assert torch.get_num_threads() == 1
 
 
-def test_verbose_two_shows_batch_progress_only_where_batches_are_slow(estimator, X,
-                                                                      capsys):
+def test_verbose_two_shows_batch_progress_only_where_batches_are_slow(
+    estimator, X, capsys
+):
     estimator.set_params(verbose=2, batch_size=8).fit(X)
     capsys.readouterr()
     estimator.transform(X)
@@ -764,6 +813,7 @@ def test_pickling_does_not_change_the_pickled_estimator(fitted):
     for name, value in before.items():
         assert vars(fitted)[name] is value, name
 
+
 # Reversed views (negative strides) and torch tensors as X, on all three
 # estimators; OneBitAutoencoder shares the base's input handling.
 def _all_estimators():
@@ -771,16 +821,19 @@ def _all_estimators():
 
     return {
         "AutoencoderBaseline": partial(AutoencoderBaseline, **SMALL),
-        "GradientFlowEncoder": partial(GradientFlowEncoder, max_flow_steps=100,
-                                       **SMALL),
-        "OneBitAutoencoder": partial(OneBitAutoencoder, n_components=3, max_iter=2,
-                                     device="cpu", random_state=0),
+        "GradientFlowEncoder": partial(
+            GradientFlowEncoder, max_flow_steps=100, **SMALL
+        ),
+        "OneBitAutoencoder": partial(
+            OneBitAutoencoder, n_components=3, max_iter=2, device="cpu", random_state=0
+        ),
     }
 
 
 @pytest.mark.parametrize("name", list(_all_estimators()))
-@pytest.mark.parametrize("reverse", [lambda A: A[::-1], lambda A: A[:, ::-1]],
-                         ids=["rows", "columns"])
+@pytest.mark.parametrize(
+    "reverse", [lambda A: A[::-1], lambda A: A[:, ::-1]], ids=["rows", "columns"]
+)
 def test_reversed_views_give_the_results_of_their_copies(name, reverse):
     make = _all_estimators()[name]
     X = np.random.default_rng(3).uniform(size=(30, 6))
@@ -790,17 +843,22 @@ def test_reversed_views_give_the_results_of_their_copies(name, reverse):
 
     # The view holds the copy's values, so every result is the copy's, bit for bit.
     on_copy = make().fit(copy)
-    np.testing.assert_array_equal(make().fit(view).transform(copy),
-                                  on_copy.transform(copy))
-    np.testing.assert_array_equal(make().fit_transform(view),
-                                  make().fit_transform(copy))
+    np.testing.assert_array_equal(
+        make().fit(view).transform(copy), on_copy.transform(copy)
+    )
+    np.testing.assert_array_equal(
+        make().fit_transform(view), make().fit_transform(copy)
+    )
     np.testing.assert_array_equal(on_copy.transform(view), on_copy.transform(copy))
-    np.testing.assert_array_equal(on_copy.score_samples(view),
-                                  on_copy.score_samples(copy))
+    np.testing.assert_array_equal(
+        on_copy.score_samples(view), on_copy.score_samples(copy)
+    )
     assert on_copy.score(view) == on_copy.score(copy)
     codes = on_copy.transform(copy)
-    np.testing.assert_array_equal(on_copy.inverse_transform(reverse(codes)),
-                                  on_copy.inverse_transform(reverse(codes).copy()))
+    np.testing.assert_array_equal(
+        on_copy.inverse_transform(reverse(codes)),
+        on_copy.inverse_transform(reverse(codes).copy()),
+    )
 
 
 @pytest.mark.parametrize("name", list(_all_estimators()))
@@ -811,10 +869,14 @@ def test_results_on_reversed_rows_are_the_results_reversed(name):
     # Rows are encoded independently (up to round-off, as in
     # test_transform_is_invariant_to_subsets_and_order).
     np.testing.assert_allclose(model.transform(X[::-1]), codes[::-1], atol=1e-9)
-    np.testing.assert_allclose(model.score_samples(X[::-1]),
-                               model.score_samples(X)[::-1], atol=1e-9)
-    np.testing.assert_allclose(model.inverse_transform(codes[::-1]),
-                               model.inverse_transform(codes)[::-1], atol=1e-9)
+    np.testing.assert_allclose(
+        model.score_samples(X[::-1]), model.score_samples(X)[::-1], atol=1e-9
+    )
+    np.testing.assert_allclose(
+        model.inverse_transform(codes[::-1]),
+        model.inverse_transform(codes)[::-1],
+        atol=1e-9,
+    )
 
 
 # Torch tensors as X. scikit-learn's check_array reads a tensor through
@@ -844,26 +906,30 @@ def test_tensor_X_gives_results_in_its_dtype(name, dtype):
 @pytest.mark.parametrize("name", list(_all_estimators()))
 def test_tensor_X_that_requires_grad_is_detached(name):
     make = _all_estimators()[name]
-    X = torch.rand(30, 6, dtype=torch.float64,
-                   generator=torch.Generator().manual_seed(0)).requires_grad_()
+    X = torch.rand(
+        30, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    ).requires_grad_()
     X_numpy = X.detach().numpy()
     model = make().fit(X)
     expected = make().fit(X_numpy)
     np.testing.assert_array_equal(model.transform(X), expected.transform(X_numpy))
-    np.testing.assert_array_equal(make().fit_transform(X),
-                                  expected.transform(X_numpy))
-    np.testing.assert_array_equal(model.score_samples(X),
-                                  expected.score_samples(X_numpy))
+    np.testing.assert_array_equal(make().fit_transform(X), expected.transform(X_numpy))
+    np.testing.assert_array_equal(
+        model.score_samples(X), expected.score_samples(X_numpy)
+    )
     assert model.score(X) == expected.score(X_numpy)
     codes = torch.from_numpy(model.transform(X_numpy)).requires_grad_()
-    np.testing.assert_array_equal(model.inverse_transform(codes),
-                                  expected.inverse_transform(codes.detach().numpy()))
+    np.testing.assert_array_equal(
+        model.inverse_transform(codes),
+        expected.inverse_transform(codes.detach().numpy()),
+    )
     # The caller's tensor is left as it was: still requiring grad, no gradient.
     assert X.requires_grad and X.grad is None
 
 
-@pytest.mark.parametrize("reverse", [lambda A: A[::-1], lambda A: A[:, ::-1]],
-                         ids=["rows", "columns"])
+@pytest.mark.parametrize(
+    "reverse", [lambda A: A[::-1], lambda A: A[:, ::-1]], ids=["rows", "columns"]
+)
 def test_reversed_pairs_give_the_results_of_their_copies(estimator, X, reverse):
     pairs = reverse(np.column_stack([np.arange(39), np.arange(1, 40)]))
     estimator.set_params(distortion_weight=1.0)
@@ -876,15 +942,20 @@ def test_pair_data_may_be_tensors_that_require_grad(estimator, X):
     distances = np.linalg.norm(X[1:] - X[:-1], axis=1)
     estimator.set_params(distortion_weight=1.0)
     expected = clone(estimator).fit(X, pairs=pairs, pair_distances=distances)
-    fitted = estimator.fit(X, pairs=torch.from_numpy(pairs),
-                           pair_distances=torch.from_numpy(distances).requires_grad_())
+    fitted = estimator.fit(
+        X,
+        pairs=torch.from_numpy(pairs),
+        pair_distances=torch.from_numpy(distances).requires_grad_(),
+    )
     np.testing.assert_array_equal(fitted.transform(X), expected.transform(X))
 
 
-@pytest.mark.parametrize("params", [{"n_components": 10**7},
-                                    {"hidden_layer_sizes": (10**6, 10**4)}])
-def test_modules_too_large_for_memory_are_refused_before_allocation(estimator, X,
-                                                                    params):
+@pytest.mark.parametrize(
+    "params", [{"n_components": 10**7}, {"hidden_layer_sizes": (10**6, 10**4)}]
+)
+def test_modules_too_large_for_memory_are_refused_before_allocation(
+    estimator, X, params
+):
     estimator.set_params(**params)
     with pytest.raises(ValueError, match="GiB .* available on cpu; use fewer"):
         estimator.fit(X)

@@ -13,8 +13,9 @@ ESTIMATORS = [
     GradientFlowEncoder(ode_order=2, **SMALL),
     GradientFlowEncoder(solver="rk4", tau=20.0, step_size=1.0, **SMALL),
     OneBitAutoencoder(decoder="linear+denoiser", **SMALL),
-    OneBitAutoencoder(encoder="tight_frame", decoder="linear+denoiser",
-                      denoiser="learned", **SMALL),
+    OneBitAutoencoder(
+        encoder="tight_frame", decoder="linear+denoiser", denoiser="learned", **SMALL
+    ),
 ]
 
 

@@ -336,8 +336,11 @@ def test_data_home_of_the_wrong_type(data_home):
 def test_data_home_that_is_a_file(fake_home):
     folder, _ = fake_home
     a_file = next(p for p in folder.iterdir() if p.is_file())
-    with pytest.raises(ValueError, match=rf"{re.escape(str(a_file))} \(from the "
-                       r"data_home argument\) is a file; data_home .* must name"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{re.escape(str(a_file))} \(from the "
+        r"data_home argument\) is a file; data_home .* must name",
+    ):
         load_fashion_mnist(a_file)
 
 
@@ -351,8 +354,11 @@ def test_environment_variable_that_names_a_file(tmp_path, monkeypatch):
 
 def test_missing_folder_is_said_not_to_exist(tmp_path):
     folder = re.escape(str(tmp_path / "nope"))
-    with pytest.raises(FileNotFoundError, match=rf"the folder {folder} \(from the "
-                       r"data_home argument\) does not exist"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=rf"the folder {folder} \(from the "
+        r"data_home argument\) does not exist",
+    ):
         load_fashion_mnist(tmp_path / "nope")
 
 

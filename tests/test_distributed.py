@@ -18,8 +18,9 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
 ]
 
-SMALL = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=2, device="cpu",
-             random_state=0)
+SMALL = dict(
+    n_components=2, hidden_layer_sizes=(8,), max_iter=2, device="cpu", random_state=0
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +30,9 @@ def X():
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
         with distributed.Client(cluster) as client:
             yield client
 
@@ -45,8 +47,11 @@ def test_grid_search_on_a_dask_cluster_matches_local(client, X, estimator):
     local = GridSearchCV(estimator, grid, cv=2).fit(X)
     with joblib.parallel_backend("dask"):
         remote = GridSearchCV(estimator, grid, cv=2, n_jobs=-1).fit(X)
-    np.testing.assert_allclose(remote.cv_results_["mean_test_score"],
-                               local.cv_results_["mean_test_score"], rtol=1e-10)
+    np.testing.assert_allclose(
+        remote.cv_results_["mean_test_score"],
+        local.cv_results_["mean_test_score"],
+        rtol=1e-10,
+    )
     assert remote.best_params_ == local.best_params_
 
 
@@ -56,5 +61,6 @@ def test_transform_of_a_dask_array_equals_in_memory(client, X, estimator_class):
     chunks = da.from_array(X, chunks=(17, X.shape[1]))
     codes = chunks.map_blocks(estimator.transform, chunks=(17, 2), dtype=X.dtype)
     # Equal up to rounding: BLAS sums a 17-row block in another order than 60 rows.
-    np.testing.assert_allclose(codes.compute(), estimator.transform(X), rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        codes.compute(), estimator.transform(X), rtol=1e-12, atol=1e-12
+    )

@@ -19,10 +19,22 @@ import skgfe.plotting  # noqa: E402
 # every method).
 IGNORED = {"RT02", "ES01", "SA01", "EX01", "GL01", "GL02"}
 # Methods scikit-learn's mixins document.
-INHERITED = {"get_params", "set_params", "set_output", "fit_transform",
-             "get_feature_names_out", "get_metadata_routing"}
-MODULES = [skgfe, skgfe.datasets, skgfe.decoders, skgfe.exceptions, skgfe.metrics,
-           skgfe.plotting]
+INHERITED = {
+    "get_params",
+    "set_params",
+    "set_output",
+    "fit_transform",
+    "get_feature_names_out",
+    "get_metadata_routing",
+}
+MODULES = [
+    skgfe,
+    skgfe.datasets,
+    skgfe.decoders,
+    skgfe.exceptions,
+    skgfe.metrics,
+    skgfe.plotting,
+]
 
 
 def _public_names():
@@ -38,8 +50,10 @@ def _public_names():
             names.add(qualified)
             if inspect.isclass(obj) and not issubclass(obj, Warning | Exception):
                 names.update(
-                    f"{qualified}.{member}" for member in dir(obj)
-                    if member[0] != "_" and member not in INHERITED
+                    f"{qualified}.{member}"
+                    for member in dir(obj)
+                    if member[0] != "_"
+                    and member not in INHERITED
                     and callable(getattr(obj, member))
                 )
     return sorted(names)
@@ -47,6 +61,9 @@ def _public_names():
 
 @pytest.mark.parametrize("name", _public_names())
 def test_public_docstring_is_valid_numpydoc(name):
-    errors = [(code, message) for code, message in
-              numpydoc_validate.validate(name)["errors"] if code not in IGNORED]
+    errors = [
+        (code, message)
+        for code, message in numpydoc_validate.validate(name)["errors"]
+        if code not in IGNORED
+    ]
     assert not errors, errors

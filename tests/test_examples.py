@@ -48,8 +48,11 @@ def _run_example(path, cwd, **env):
 
 def _example_params():
     return [
-        pytest.param(path, id=path.stem,
-                     marks=[pytest.mark.slow] if path.name in SLOW_EXAMPLES else [])
+        pytest.param(
+            path,
+            id=path.stem,
+            marks=[pytest.mark.slow] if path.name in SLOW_EXAMPLES else [],
+        )
         for path in EXAMPLES
     ]
 
@@ -83,8 +86,11 @@ def test_example_runs(path, tmp_path):
 
 def test_fashion_mnist_example_without_data(tmp_path):
     """Without the data the example says so and exits with status 0."""
-    result = _run_example(EXAMPLES_DIR / "plot_fashion_mnist_small_data.py",
-                          tmp_path, SKGFE_FASHION_MNIST=str(tmp_path))
+    result = _run_example(
+        EXAMPLES_DIR / "plot_fashion_mnist_small_data.py",
+        tmp_path,
+        SKGFE_FASHION_MNIST=str(tmp_path),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Fashion-MNIST is not available" in result.stdout
     assert "Fashion-MNIST not found" in result.stdout

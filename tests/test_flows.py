@@ -8,7 +8,9 @@ from skgfe._losses import bce_loss, mse_loss
 
 def test_value_and_grad_is_per_sample(small_decoder, targets):
     objective = LatentObjective(small_decoder, mse_loss)
-    z = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    z = torch.randn(
+        6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
     loss, grad = objective.value_and_grad(z, targets)
     for i in range(6):
         loss_i, grad_i = objective.value_and_grad(z[i : i + 1], targets[i : i + 1])
@@ -30,8 +32,9 @@ def test_linear_decoder_mse_gradient_is_closed_form():
 def test_bce_loss_matches_torch():
     logits = torch.tensor([[0.2, -1.0], [3.0, 0.0]], dtype=torch.float64)
     y = torch.tensor([[1.0, 0.0], [0.5, 0.25]], dtype=torch.float64)
-    expected = torch.nn.functional.binary_cross_entropy(torch.sigmoid(logits), y,
-                                                        reduction="none").mean(1)
+    expected = torch.nn.functional.binary_cross_entropy(
+        torch.sigmoid(logits), y, reduction="none"
+    ).mean(1)
     torch.testing.assert_close(bce_loss(logits, y), expected)
 
 

@@ -1,4 +1,4 @@
-"""GradientFlowEncoder: encoding semantics, diagnostics, adjoints and data efficiency."""
+"""GradientFlowEncoder: encoding semantics, diagnostics, adjoints, data efficiency."""
 
 import copy
 import pickle
@@ -25,8 +25,14 @@ pytestmark = [
 ]
 
 # A short flow budget keeps the untrained toy decoder's flows quick.
-SMALL = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=3, device="cpu",
-             random_state=0, max_flow_steps=100)
+SMALL = dict(
+    n_components=2,
+    hidden_layer_sizes=(8,),
+    max_iter=3,
+    device="cpu",
+    random_state=0,
+    max_flow_steps=100,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +51,16 @@ def test_transform_is_row_independent_and_deterministic(fitted, X):
     rows = np.vstack([fitted.transform(X[i : i + 1]) for i in range(len(X))])
     np.testing.assert_allclose(rows, codes, rtol=0, atol=1e-9)
     order = np.random.default_rng(0).permutation(len(X))
-    np.testing.assert_allclose(fitted.transform(X[order]), codes[order], rtol=0,
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        fitted.transform(X[order]), codes[order], rtol=0, atol=1e-9
+    )
 
 
 def test_fit_transform_equals_fit_then_transform(X):
     estimator = GradientFlowEncoder(**SMALL)
-    np.testing.assert_array_equal(estimator.fit_transform(X),
-                                  clone(estimator).fit(X).transform(X))
+    np.testing.assert_array_equal(
+        estimator.fit_transform(X), clone(estimator).fit(X).transform(X)
+    )
 
 
 def test_encoding_lowers_the_loss_below_its_start(fitted, X):
@@ -64,13 +72,23 @@ def test_encoding_lowers_the_loss_below_its_start(fitted, X):
     np.testing.assert_allclose(-diagnostics.loss, fitted.score_samples(X), rtol=1e-12)
 
 
-@given(rows=arrays(np.float64, st.tuples(st.integers(1, 8), st.just(5)),
-                   elements=st.floats(-2, 3, allow_nan=False)))
+@given(
+    rows=arrays(
+        np.float64,
+        st.tuples(st.integers(1, 8), st.just(5)),
+        elements=st.floats(-2, 3, allow_nan=False),
+    )
+)
 def test_encoding_never_ends_above_its_start(fitted, rows):
     diagnostics = fitted.flow_diagnostics(rows)
     with torch.no_grad():
-        start = ((fitted.decoder_(torch.zeros(len(rows), 2, dtype=torch.float64))
-                  .numpy() - rows) ** 2).mean(axis=1)
+        start = (
+            (
+                fitted.decoder_(torch.zeros(len(rows), 2, dtype=torch.float64)).numpy()
+                - rows
+            )
+            ** 2
+        ).mean(axis=1)
     assert (diagnostics.loss <= start).all()
 
 
@@ -79,10 +97,16 @@ def test_flow_diagnostics_report_every_sample(fitted, X):
     np.testing.assert_array_equal(diagnostics.codes, fitted.transform(X))
     assert diagnostics.n_steps.shape == (len(X),)
     assert (diagnostics.n_fev > diagnostics.n_steps).all()
-    assert set(diagnostics.status) <= {"converged", "stalled", "reached_tau", "max_steps"}
+    assert set(diagnostics.status) <= {
+        "converged",
+        "stalled",
+        "reached_tau",
+        "max_steps",
+    }
     assert "converged" in set(diagnostics.status)
-    np.testing.assert_array_equal(diagnostics.converged,
-                                  diagnostics.status != "max_steps")
+    np.testing.assert_array_equal(
+        diagnostics.converged, diagnostics.status != "max_steps"
+    )
     assert len(diagnostics.trajectories) == len(X)
     times, codes, losses = diagnostics.trajectories[0]
     assert len(times) == diagnostics.n_steps[0] + 1
@@ -92,8 +116,12 @@ def test_flow_diagnostics_report_every_sample(fitted, X):
 
 
 def test_max_flow_steps_warns_with_the_parameter_name(fitted, X):
-    capped = pickle.loads(pickle.dumps(fitted)).set_params(max_flow_steps=2, flow_tol=0.0)
-    with pytest.warns(FlowSolverWarning, match="hit max_flow_steps=2 .* increase max_flow"):
+    capped = pickle.loads(pickle.dumps(fitted)).set_params(
+        max_flow_steps=2, flow_tol=0.0
+    )
+    with pytest.warns(
+        FlowSolverWarning, match="hit max_flow_steps=2 .* increase max_flow"
+    ):
         capped.transform(X)
     capped.set_params(solver="rk4", tau=10.0, step_size=1.0)
     with pytest.warns(FlowSolverWarning, match="10 steps are needed: lower tau"):
@@ -115,7 +143,9 @@ class _Overflowing(torch.nn.Module):
 def test_nonfinite_codes_raise_a_flow_error_naming_the_rows(fitted, X):
     broken = pickle.loads(pickle.dumps(fitted))
     broken.decoder_ = _Overflowing(broken.decoder_, limit=-1.0)  # z0 = 0 overflows
-    with pytest.raises(FlowSolverError, match="non-finite codes or losses for 30 sample"):
+    with pytest.raises(
+        FlowSolverError, match="non-finite codes or losses for 30 sample"
+    ):
         broken.transform(X)
 
 
@@ -124,8 +154,12 @@ def test_a_diverging_row_does_not_affect_the_others(fitted, X):
     euler = pickle.loads(pickle.dumps(fitted)).set_params(solver="euler", tau=20.0)
     codes = euler.transform(X)
     limit = float(np.median(codes[:, 0]))
-    path_maxima = np.array([path[1][:, 0].max() for path in
-                            euler.flow_diagnostics(X, return_trajectory=True).trajectories])
+    path_maxima = np.array(
+        [
+            path[1][:, 0].max()
+            for path in euler.flow_diagnostics(X, return_trajectory=True).trajectories
+        ]
+    )
     euler.decoder_ = _Overflowing(euler.decoder_, limit)
     diagnostics = euler.flow_diagnostics(X)
     crossed = path_maxima > limit
@@ -156,8 +190,9 @@ def test_invalid_flow_parameters(X, params, message):
 
 @pytest.mark.parametrize("solver, key, value, error, message", OPTION_CASES)
 def test_bad_solver_option_values_raise_in_fit(X, solver, key, value, error, message):
-    estimator = GradientFlowEncoder(**SMALL, solver=solver, tau=2.0,
-                                    solver_options={key: value})
+    estimator = GradientFlowEncoder(
+        **SMALL, solver=solver, tau=2.0, solver_options={key: value}
+    )
     with pytest.raises(error, match=message):
         estimator.fit(X)
 
@@ -165,7 +200,9 @@ def test_bad_solver_option_values_raise_in_fit(X, solver, key, value, error, mes
 @pytest.mark.parametrize("z0", [0.5, [0.1, -0.2]])
 def test_custom_encoding_start(X, z0):
     estimator = GradientFlowEncoder(**SMALL, z0=z0).fit(X)
-    _, codes, _ = estimator.flow_diagnostics(X[:1], return_trajectory=True).trajectories[0]
+    _, codes, _ = estimator.flow_diagnostics(
+        X[:1], return_trajectory=True
+    ).trajectories[0]
     np.testing.assert_allclose(codes[0], np.broadcast_to(z0, (2,)))
 
 
@@ -191,19 +228,29 @@ def test_several_starts_keep_each_rows_lowest_flow(fitted, X):
     np.testing.assert_array_equal(diagnostics.n_fev, sum(run.n_fev for run in runs))
 
 
-@given(extra=arrays(np.float64, st.tuples(st.integers(1, 3), st.just(2)),
-                    elements=st.floats(-3, 3, allow_nan=False)))
+@given(
+    extra=arrays(
+        np.float64,
+        st.tuples(st.integers(1, 3), st.just(2)),
+        elements=st.floats(-3, 3, allow_nan=False),
+    )
+)
 def test_more_starts_never_end_higher(fitted, X, extra):
     """z0 stays the first start, so adding starts can only lower each row's loss."""
     multi = _with_starts(fitted, np.vstack([np.zeros((1, 2)), extra]))
-    assert np.all(multi.flow_diagnostics(X).loss <= fitted.flow_diagnostics(X).loss + 1e-12)
+    assert np.all(
+        multi.flow_diagnostics(X).loss <= fitted.flow_diagnostics(X).loss + 1e-12
+    )
 
 
 def test_a_repeated_start_changes_nothing_but_the_cost(fitted, X):
     twice = _with_starts(fitted, [[0.0, 0.0], [0.0, 0.0]])
-    np.testing.assert_allclose(twice.transform(X), fitted.transform(X), rtol=0, atol=1e-9)
-    np.testing.assert_array_equal(twice.flow_diagnostics(X).n_fev,
-                                  2 * fitted.flow_diagnostics(X).n_fev)
+    np.testing.assert_allclose(
+        twice.transform(X), fitted.transform(X), rtol=0, atol=1e-9
+    )
+    np.testing.assert_array_equal(
+        twice.flow_diagnostics(X).n_fev, 2 * fitted.flow_diagnostics(X).n_fev
+    )
 
 
 def test_trajectories_start_at_each_rows_best_start(fitted, X):
@@ -214,12 +261,15 @@ def test_trajectories_start_at_each_rows_best_start(fitted, X):
         np.testing.assert_allclose(path[-1], codes, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("params", [
-    {"z0": STARTS, "train_z0": "z0"},
-    {"z0": STARTS, "adjoint": "full"},
-    {"z0": STARTS, "train_z0": "z0", "adjoint": "full"},
-    {"z0": STARTS, "distortion_weight": 1.0},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"z0": STARTS, "train_z0": "z0"},
+        {"z0": STARTS, "adjoint": "full"},
+        {"z0": STARTS, "train_z0": "z0", "adjoint": "full"},
+        {"z0": STARTS, "distortion_weight": 1.0},
+    ],
+)
 def test_several_starts_train_with_every_adjoint(X, params):
     estimator = GradientFlowEncoder(**{**SMALL, **params})
     codes = estimator.fit_transform(X)
@@ -227,12 +277,15 @@ def test_several_starts_train_with_every_adjoint(X, params):
     assert all(np.isfinite(estimator.loss_curve_))
 
 
-@pytest.mark.parametrize("z0, message", [
-    (np.zeros((3, 3)), r"\(n_starts, n_components\) = \(n_starts, 2\)"),
-    (np.zeros((0, 2)), r"got shape \(0, 2\)"),
-    (np.zeros((1, 1, 2)), r"got shape \(1, 1, 2\)"),
-    ([[0.0, np.nan]], "z0 must be finite"),
-])
+@pytest.mark.parametrize(
+    "z0, message",
+    [
+        (np.zeros((3, 3)), r"\(n_starts, n_components\) = \(n_starts, 2\)"),
+        (np.zeros((0, 2)), r"got shape \(0, 2\)"),
+        (np.zeros((1, 1, 2)), r"got shape \(1, 1, 2\)"),
+        ([[0.0, np.nan]], "z0 must be finite"),
+    ],
+)
 def test_invalid_starts_raise(X, z0, message):
     with pytest.raises(ValueError, match=message):
         GradientFlowEncoder(**SMALL, z0=z0).fit(X)
@@ -249,7 +302,9 @@ def test_invalid_starts_raise(X, z0, message):
     ],
 )
 def test_training_variants_fit_and_encode(X, params):
-    estimator = GradientFlowEncoder(**{**SMALL, **params, "max_iter": params.get("max_iter", 4)})
+    estimator = GradientFlowEncoder(
+        **{**SMALL, **params, "max_iter": params.get("max_iter", 4)}
+    )
     codes = estimator.fit_transform(X)
     assert codes.shape == (len(X), 2) and np.isfinite(codes).all()
     assert all(np.isfinite(estimator.loss_curve_))
@@ -271,15 +326,19 @@ def digits():
 
 def _held_out_mse(estimator, X_train, X_test):
     estimator.fit(X_train)
-    return float(np.mean((estimator.inverse_transform(estimator.transform(X_test))
-                          - X_test) ** 2))
+    return float(
+        np.mean(
+            (estimator.inverse_transform(estimator.transform(X_test)) - X_test) ** 2
+        )
+    )
 
 
 @pytest.mark.slow
 def test_gfe_beats_pca_on_digits(digits):
     X_train, X_test = digits
-    gfe = _held_out_mse(GradientFlowEncoder(n_components=5, random_state=0), X_train,
-                        X_test)
+    gfe = _held_out_mse(
+        GradientFlowEncoder(n_components=5, random_state=0), X_train, X_test
+    )
     pca = _held_out_mse(PCA(n_components=5), X_train, X_test)
     assert gfe < pca
 
@@ -288,10 +347,12 @@ def test_gfe_beats_pca_on_digits(digits):
 def test_gfe_is_more_data_efficient_than_the_autoencoder(digits):
     X_train, X_test = digits
     X_small = X_train[:100]
-    gfe = _held_out_mse(GradientFlowEncoder(n_components=5, random_state=0), X_small,
-                        X_test)
-    ae = _held_out_mse(AutoencoderBaseline(n_components=5, random_state=0), X_small,
-                       X_test)
+    gfe = _held_out_mse(
+        GradientFlowEncoder(n_components=5, random_state=0), X_small, X_test
+    )
+    ae = _held_out_mse(
+        AutoencoderBaseline(n_components=5, random_state=0), X_small, X_test
+    )
     assert gfe < ae
 
 
@@ -310,8 +371,9 @@ def test_adjoint_solves_use_the_solvers_adjoint_defaults(X, monkeypatch):
     recorded = [opts["step_rule"] for record, opts in seen if record]
     assert recorded and set(recorded) == {"grow"}
     seen.clear()
-    GradientFlowEncoder(**{**SMALL, "max_iter": 1}, adjoint="full",
-                        solver_options={"step_rule": "bb"}).fit(X)
+    GradientFlowEncoder(
+        **{**SMALL, "max_iter": 1}, adjoint="full", solver_options={"step_rule": "bb"}
+    ).fit(X)
     assert seen and all(opts["step_rule"] == "bb" for _, opts in seen)
     seen.clear()
     GradientFlowEncoder(**{**SMALL, "max_iter": 1}).fit(X).transform(X)
@@ -340,22 +402,31 @@ def test_a_non_finite_float_z0_is_refused_in_fit(z0):
 @pytest.mark.parametrize("params", [{"adjoint": "full"}, {"distortion_weight": 1.0}])
 def test_explicit_lbfgs_cannot_be_replayed(params):
     X = np.random.default_rng(0).uniform(size=(10, 3))
-    gfe = GradientFlowEncoder(solver_options={"direction": "lbfgs"}, max_iter=1,
-                              **params)
+    gfe = GradientFlowEncoder(
+        solver_options={"direction": "lbfgs"}, max_iter=1, **params
+    )
     with pytest.raises(ValueError, match="does not follow the flow.*'auto'"):
         gfe.fit(X)
 
 
 def test_transform_encodes_with_lbfgs_and_training_follows_the_flow():
     X = np.random.default_rng(0).uniform(size=(30, 4))
-    settings = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=2, device="cpu",
-                    random_state=0, max_flow_steps=200)
+    settings = dict(
+        n_components=2,
+        hidden_layer_sizes=(8,),
+        max_iter=2,
+        device="cpu",
+        random_state=0,
+        max_flow_steps=200,
+    )
     default = GradientFlowEncoder(**settings).fit(X)
-    flow = GradientFlowEncoder(solver_options={"direction": "gradient"},
-                               **settings).fit(X)
+    flow = GradientFlowEncoder(
+        solver_options={"direction": "gradient"}, **settings
+    ).fit(X)
     for name, value in default.decoder_.state_dict().items():
-        torch.testing.assert_close(value, flow.decoder_.state_dict()[name], rtol=0,
-                                   atol=0)
+        torch.testing.assert_close(
+            value, flow.decoder_.state_dict()[name], rtol=0, atol=0
+        )
     lbfgs = copy.deepcopy(default).set_params(solver_options={"direction": "lbfgs"})
     np.testing.assert_array_equal(default.transform(X), lbfgs.transform(X))
     assert not np.array_equal(default.transform(X), flow.transform(X))
@@ -363,8 +434,9 @@ def test_transform_encodes_with_lbfgs_and_training_follows_the_flow():
 
 def test_fixed_step_solver_at_the_defaults_stops_each_sample(fitted, X):
     # tau=1e4, step_size=1: the flows stop on flow_tol, not after 1000 steps.
-    rk4 = pickle.loads(pickle.dumps(fitted)).set_params(solver="rk4",
-                                                        max_flow_steps=1000)
+    rk4 = pickle.loads(pickle.dumps(fitted)).set_params(
+        solver="rk4", max_flow_steps=1000
+    )
     diagnostics = rk4.flow_diagnostics(X)
     # Flows along slow valleys still lower the loss by more than flow_tol per
     # step at step 1000 (where AMD's growing steps have long converged).

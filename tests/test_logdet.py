@@ -1,4 +1,4 @@
-"""The volume term: exact log det(J^T J), conjugate gradients, the stochastic gradient."""
+"""The volume term: exact log det(J^T J), conjugate gradients, stochastic gradient."""
 
 import numpy as np
 import pytest
@@ -28,36 +28,52 @@ def _linear_decoder(weight):
 def _jacobian_with_singular_values(singular_values, n_features, seed, dtype):
     generator = torch.Generator().manual_seed(seed)
     k = len(singular_values)
-    left, _ = torch.linalg.qr(torch.randn(n_features, k, generator=generator,
-                                          dtype=torch.float64))
-    right, _ = torch.linalg.qr(torch.randn(k, k, generator=generator, dtype=torch.float64))
+    left, _ = torch.linalg.qr(
+        torch.randn(n_features, k, generator=generator, dtype=torch.float64)
+    )
+    right, _ = torch.linalg.qr(
+        torch.randn(k, k, generator=generator, dtype=torch.float64)
+    )
     values = torch.tensor(singular_values, dtype=torch.float64)
     return ((left * values) @ right.T).to(dtype)
 
 
-@given(n_components=st.integers(1, 4), extra=st.integers(0, 4), seed=st.integers(0, 1000))
+@given(
+    n_components=st.integers(1, 4), extra=st.integers(0, 4), seed=st.integers(0, 1000)
+)
 def test_linear_decoder_gives_slogdet_of_its_gram_matrix(n_components, extra, seed):
     generator = torch.Generator().manual_seed(seed)
-    weight = torch.randn(n_components + extra, n_components, generator=generator,
-                         dtype=torch.float64)
+    weight = torch.randn(
+        n_components + extra, n_components, generator=generator, dtype=torch.float64
+    )
     z = torch.randn(5, n_components, generator=generator, dtype=torch.float64)
     expected = torch.linalg.slogdet(weight.T @ weight).logabsdet
-    torch.testing.assert_close(logdet_jtj(_linear_decoder(weight), z),
-                               expected.expand(5), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        logdet_jtj(_linear_decoder(weight), z),
+        expected.expand(5),
+        rtol=1e-10,
+        atol=1e-10,
+    )
 
 
 def test_jacobian_matches_autograd_row_by_row(small_decoder, generator):
     z = torch.randn(4, 2, generator=generator, dtype=torch.float64)
-    expected = torch.stack([
-        torch.autograd.functional.jacobian(lambda row: small_decoder(row[None])[0], row)
-        for row in z
-    ])
+    expected = torch.stack(
+        [
+            torch.autograd.functional.jacobian(
+                lambda row: small_decoder(row[None])[0], row
+            )
+            for row in z
+        ]
+    )
     torch.testing.assert_close(decoder_jacobian(small_decoder, z), expected)
 
 
 def test_exact_logdet_gradient_passes_gradcheck(small_decoder, generator):
     z = torch.randn(3, 2, generator=generator, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda codes: logdet_jtj(small_decoder, codes), (z,))
+    assert torch.autograd.gradcheck(
+        lambda codes: logdet_jtj(small_decoder, codes), (z,)
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -72,7 +88,9 @@ def test_rank_deficient_jacobian_raises(dtype):
 def test_float32_jacobian_with_small_singular_value_is_redone_in_float64():
     # Singular values spanning 1e4 are well within float32's precision for J,
     # but J^T J spans 1e8, beyond it: a float32 Cholesky alone errs by ~2 nats.
-    jacobian = _jacobian_with_singular_values([1.0, 0.5, 0.3, 1e-4], 20, 0, torch.float32)
+    jacobian = _jacobian_with_singular_values(
+        [1.0, 0.5, 0.3, 1e-4], 20, 0, torch.float32
+    )
     exact = torch.linalg.slogdet(jacobian.double().T @ jacobian.double()).logabsdet
     naive = 2 * torch.linalg.cholesky_ex(jacobian.T @ jacobian).L.diagonal().log().sum()
     result = jacobian_logdet(jacobian[None])[0]
@@ -87,27 +105,35 @@ def test_conjugate_gradient_matches_a_direct_solve(n_rows, k, seed):
     factor = torch.randn(n_rows, k, k, generator=generator, dtype=torch.float64)
     matrices = factor @ factor.mT + 0.1 * torch.eye(k, dtype=torch.float64)
     b = torch.randn(n_rows, k, generator=generator, dtype=torch.float64)
-    result = conjugate_gradient(lambda v: (matrices @ v[..., None])[..., 0], b,
-                                tol=1e-12, max_iter=10 * k)
-    torch.testing.assert_close(result.solution, torch.linalg.solve(matrices, b),
-                               rtol=1e-7, atol=1e-8)
+    result = conjugate_gradient(
+        lambda v: (matrices @ v[..., None])[..., 0], b, tol=1e-12, max_iter=10 * k
+    )
+    torch.testing.assert_close(
+        result.solution, torch.linalg.solve(matrices, b), rtol=1e-7, atol=1e-8
+    )
     assert result.n_iter <= 10 * k
 
 
 def test_conjugate_gradient_leaves_solved_rows_alone():
-    matrices = torch.diag_embed(torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64))
+    matrices = torch.diag_embed(
+        torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
+    )
     b = torch.tensor([[0.0, 0.0], [3.0, 8.0]], dtype=torch.float64)
-    result = conjugate_gradient(lambda v: (matrices @ v[..., None])[..., 0], b, tol=1e-12)
-    torch.testing.assert_close(result.solution,
-                               torch.tensor([[0.0, 0.0], [1.0, 2.0]], dtype=torch.float64))
+    result = conjugate_gradient(
+        lambda v: (matrices @ v[..., None])[..., 0], b, tol=1e-12
+    )
+    torch.testing.assert_close(
+        result.solution, torch.tensor([[0.0, 0.0], [1.0, 2.0]], dtype=torch.float64)
+    )
     assert torch.isfinite(result.residual_norm).all()
 
 
 def test_conjugate_gradient_stops_at_max_iter():
     matrices = torch.diag_embed(torch.arange(1.0, 7.0, dtype=torch.float64))[None]
     b = torch.ones(1, 6, dtype=torch.float64)
-    result = conjugate_gradient(lambda v: (matrices @ v[..., None])[..., 0], b,
-                                tol=1e-12, max_iter=2)
+    result = conjugate_gradient(
+        lambda v: (matrices @ v[..., None])[..., 0], b, tol=1e-12, max_iter=2
+    )
     assert result.n_iter == 2
     assert float(result.residual_norm[0]) > 1e-3
 
@@ -123,10 +149,12 @@ def test_probes_are_seeded_signs(generator):
 
 def _flat_gradient(value, inputs):
     gradients = torch.autograd.grad(value, inputs, allow_unused=True)
-    return torch.cat([
-        (torch.zeros_like(x) if g is None else g).flatten()
-        for g, x in zip(gradients, inputs)
-    ])
+    return torch.cat(
+        [
+            (torch.zeros_like(x) if g is None else g).flatten()
+            for g, x in zip(gradients, inputs)
+        ]
+    )
 
 
 @pytest.fixture
@@ -143,19 +171,28 @@ def test_surrogate_value_is_the_mean_probe_norm(decoder_and_codes, generator):
     decoder, z, _ = decoder_and_codes
     probes = rademacher_probes(7, z, generator)
     value = logdet_gradient_surrogate(decoder, z, probes, tol=1e-12)
-    torch.testing.assert_close(value.detach(), torch.full((4,), 3.0, dtype=torch.float64))
+    torch.testing.assert_close(
+        value.detach(), torch.full((4,), 3.0, dtype=torch.float64)
+    )
 
 
 def test_surrogate_gradient_is_the_mean_over_probes(decoder_and_codes, generator):
     decoder, z, inputs = decoder_and_codes
     probes = rademacher_probes(3, z, generator)
     together = _flat_gradient(
-        logdet_gradient_surrogate(decoder, z, probes, tol=1e-12).sum(), inputs)
-    one_by_one = torch.stack([
-        _flat_gradient(
-            logdet_gradient_surrogate(decoder, z, probes[j:j + 1], tol=1e-12).sum(), inputs)
-        for j in range(3)
-    ]).mean(dim=0)
+        logdet_gradient_surrogate(decoder, z, probes, tol=1e-12).sum(), inputs
+    )
+    one_by_one = torch.stack(
+        [
+            _flat_gradient(
+                logdet_gradient_surrogate(
+                    decoder, z, probes[j : j + 1], tol=1e-12
+                ).sum(),
+                inputs,
+            )
+            for j in range(3)
+        ]
+    ).mean(dim=0)
     torch.testing.assert_close(together, one_by_one)
 
 
@@ -164,7 +201,8 @@ def test_hutchinson_cg_gradient_is_unbiased(decoder_and_codes, generator):
     exact = _flat_gradient(logdet_jtj(decoder, z).sum(), inputs)
     probes = rademacher_probes(4000, z, generator)
     estimate = _flat_gradient(
-        logdet_gradient_surrogate(decoder, z, probes, tol=1e-10).sum(), inputs)
+        logdet_gradient_surrogate(decoder, z, probes, tol=1e-10).sum(), inputs
+    )
     # Measured: a relative error of about 1% with 4000 probes.
     relative_error = float((estimate - exact).norm() / exact.norm())
     assert relative_error < 0.05

@@ -21,8 +21,14 @@ from skgfe.__main__ import main
 pytestmark = pytest.mark.filterwarnings("ignore", category=ConvergenceWarning)
 
 METHODS = ("PCA", "AutoencoderBaseline", "GradientFlowEncoder")
-DEMO_OPTIONS = ("--n-components", "--max-iter", "--n-train", "--device",
-                "--random-state", "--quick")
+DEMO_OPTIONS = (
+    "--n-components",
+    "--max-iter",
+    "--n-train",
+    "--device",
+    "--random-state",
+    "--quick",
+)
 
 
 def _row(output, method):
@@ -44,8 +50,20 @@ def test_demo_quick_prints_a_row_per_method(capsys):
 
 
 def test_demo_n_train_subsamples(capsys):
-    main(["demo", "--quick", "--device", "cpu", "--n-train", "50",
-          "--max-iter", "1", "--n-components", "3"])
+    main(
+        [
+            "demo",
+            "--quick",
+            "--device",
+            "cpu",
+            "--n-train",
+            "50",
+            "--max-iter",
+            "1",
+            "--n-components",
+            "3",
+        ]
+    )
     assert "50 train" in capsys.readouterr().out
 
 
@@ -101,11 +119,28 @@ def test_fit_then_transform_round_trip(tmp_path, capsys, estimator, suffix):
     else:
         np.savetxt(data, X, delimiter=",")
     model, codes = tmp_path / "model.skgfe", tmp_path / f"codes{suffix}"
-    assert main(["fit", str(data), "--model", str(model), "--estimator", estimator,
-                 "--max-iter", "2", "--hidden-layer-sizes", "8,4"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(data),
+                "--model",
+                str(model),
+                "--estimator",
+                estimator,
+                "--max-iter",
+                "2",
+                "--hidden-layer-sizes",
+                "8,4",
+            ]
+        )
+        == 0
+    )
     assert "saved to" in capsys.readouterr().out
-    assert main(["transform", str(data), "--model", str(model), "--output",
-                 str(codes)]) == 0
+    assert (
+        main(["transform", str(data), "--model", str(model), "--output", str(codes)])
+        == 0
+    )
     written = np.load(codes) if suffix == ".npy" else np.loadtxt(codes, delimiter=",")
     np.testing.assert_allclose(written, load(model).transform(X), rtol=1e-12)
     assert written.shape == (30, 2)
@@ -163,21 +198,32 @@ def fitted(tmp_path_factory):
     """A folder with data.npy (30 x 4) and model.skgfe fitted to it."""
     folder = tmp_path_factory.mktemp("fitted")
     _save_matrix(folder / "data.npy", np.random.default_rng(0).uniform(size=(30, 4)))
-    main(["fit", str(folder / "data.npy"), "--model", str(folder / "model.skgfe"),
-          *QUICK_FIT])
+    main(
+        [
+            "fit",
+            str(folder / "data.npy"),
+            "--model",
+            str(folder / "model.skgfe"),
+            *QUICK_FIT,
+        ]
+    )
     return folder
 
 
 @pytest.fixture
 def data(tmp_path):
     """data.npy in tmp_path, 30 x 4 in [0, 1]."""
-    return _save_matrix(tmp_path / "data.npy",
-                        np.random.default_rng(1).uniform(size=(30, 4)))
+    return _save_matrix(
+        tmp_path / "data.npy", np.random.default_rng(1).uniform(size=(30, 4))
+    )
 
 
 def _contents(folder):
-    return {path.name: path.read_bytes() for path in Path(folder).iterdir()
-            if path.is_file()}
+    return {
+        path.name: path.read_bytes()
+        for path in Path(folder).iterdir()
+        if path.is_file()
+    }
 
 
 # 1. Outputs -------------------------------------------------------------------
@@ -193,9 +239,15 @@ def _link(kind, source, link):
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
 @pytest.mark.parametrize(
     "case",
-    ["fit --model DATA", "transform --output DATA", "transform --output MODEL",
-     "transform --output sub/../data.npy", "transform --output hardlink of DATA",
-     "transform --output symlink of DATA", "fit --model symlink of DATA"],
+    [
+        "fit --model DATA",
+        "transform --output DATA",
+        "transform --output MODEL",
+        "transform --output sub/../data.npy",
+        "transform --output hardlink of DATA",
+        "transform --output symlink of DATA",
+        "fit --model symlink of DATA",
+    ],
 )
 def test_never_writes_over_an_input(tmp_path, fitted, capsys, case, overwrite):
     data = _save_matrix(tmp_path / "data.npy", np.ones((5, 4)))
@@ -223,8 +275,11 @@ def test_never_writes_over_an_input(tmp_path, fitted, capsys, case, overwrite):
 def test_existing_output_needs_overwrite(tmp_path, fitted, capsys, command, data):
     output = tmp_path / ("model.skgfe" if command == "fit" else "codes.npy")
     output.write_bytes(b"precious")
-    argv = ([command, data, "--model", output, *QUICK_FIT] if command == "fit" else
-            [command, data, "--model", fitted / "model.skgfe", "--output", output])
+    argv = (
+        [command, data, "--model", output, *QUICK_FIT]
+        if command == "fit"
+        else [command, data, "--model", fitted / "model.skgfe", "--output", output]
+    )
     assert "--overwrite" in _error(argv, capsys)
     assert output.read_bytes() == b"precious"
     assert main([str(arg) for arg in [*argv, "--overwrite"]]) == 0
@@ -245,16 +300,27 @@ class _MustNotRun:
 
 @pytest.mark.parametrize("command", ["fit", "transform"])
 @pytest.mark.parametrize("target", ["missing/out.npy", "afile/out.npy", "afolder"])
-def test_outputs_are_checked_before_the_work(tmp_path, fitted, capsys, monkeypatch,
-                                             command, target, data):
+def test_outputs_are_checked_before_the_work(
+    tmp_path, fitted, capsys, monkeypatch, command, target, data
+):
     monkeypatch.setitem(cli.ESTIMATORS, "ae", _MustNotRun)
     monkeypatch.setattr(cli, "load", _MustNotRun)
     (tmp_path / "afile").write_text("")
     (tmp_path / "afolder").mkdir()
     output = tmp_path / target
-    argv = ([command, data, "--model", output, *QUICK_FIT] if command == "fit" else
-            [command, data, "--model", fitted / "model.skgfe", "--output", output,
-             "--overwrite"])
+    argv = (
+        [command, data, "--model", output, *QUICK_FIT]
+        if command == "fit"
+        else [
+            command,
+            data,
+            "--model",
+            fitted / "model.skgfe",
+            "--output",
+            output,
+            "--overwrite",
+        ]
+    )
     if command == "transform" and target == "afolder":
         output = tmp_path / "afolder.npy"
         output.mkdir()
@@ -263,19 +329,30 @@ def test_outputs_are_checked_before_the_work(tmp_path, fitted, capsys, monkeypat
     assert "folder" in err
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
-                    reason="needs POSIX permissions that apply (not root)")
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0,
+    reason="needs POSIX permissions that apply (not root)",
+)
 @pytest.mark.parametrize("command", ["fit", "transform"])
-def test_read_only_folder_fails_before_the_work(tmp_path, fitted, capsys, monkeypatch,
-                                                command, data):
+def test_read_only_folder_fails_before_the_work(
+    tmp_path, fitted, capsys, monkeypatch, command, data
+):
     monkeypatch.setitem(cli.ESTIMATORS, "ae", _MustNotRun)
     monkeypatch.setattr(cli, "load", _MustNotRun)
     folder = tmp_path / "read-only"
     folder.mkdir(mode=0o555)
-    argv = ([command, data, "--model", folder / "m.skgfe", *QUICK_FIT]
-            if command == "fit" else
-            [command, data, "--model", fitted / "model.skgfe", "--output",
-             folder / "codes.npy"])
+    argv = (
+        [command, data, "--model", folder / "m.skgfe", *QUICK_FIT]
+        if command == "fit"
+        else [
+            command,
+            data,
+            "--model",
+            fitted / "model.skgfe",
+            "--output",
+            folder / "codes.npy",
+        ]
+    )
     assert "cannot write" in _error(argv, capsys)
 
 
@@ -288,13 +365,15 @@ def _fail_midway(path, *args, **kwargs):
 
 
 @pytest.mark.parametrize("command", ["fit", "transform"])
-def test_failed_write_leaves_the_old_file(tmp_path, fitted, capsys, monkeypatch,
-                                          command, data):
+def test_failed_write_leaves_the_old_file(
+    tmp_path, fitted, capsys, monkeypatch, command, data
+):
     if command == "fit":
         output = tmp_path / "model.skgfe"
         argv = [command, data, "--model", output, "--scale", "standard", *QUICK_FIT]
-        monkeypatch.setattr(cli.AutoencoderBaseline, "save", lambda self, path:
-                            _fail_midway(path))
+        monkeypatch.setattr(
+            cli.AutoencoderBaseline, "save", lambda self, path: _fail_midway(path)
+        )
     else:
         output = tmp_path / "codes.csv"
         argv = [command, data, "--model", fitted / "model.skgfe", "--output", output]
@@ -307,8 +386,16 @@ def test_failed_write_leaves_the_old_file(tmp_path, fitted, capsys, monkeypatch,
 
 def test_written_files_get_the_usual_mode(tmp_path, fitted, data):
     codes = tmp_path / "codes.npy"
-    main(["transform", str(data), "--model", str(fitted / "model.skgfe"),
-          "--output", str(codes)])
+    main(
+        [
+            "transform",
+            str(data),
+            "--model",
+            str(fitted / "model.skgfe"),
+            "--output",
+            str(codes),
+        ]
+    )
     umask = os.umask(0)
     os.umask(umask)
     assert codes.stat().st_mode & 0o777 == 0o666 & ~umask
@@ -322,10 +409,22 @@ def test_formats_follow_the_suffix_in_any_case(tmp_path, fitted, suffix):
     X = np.random.default_rng(2).uniform(size=(10, 4))
     data = _save_matrix(tmp_path / f"data{suffix}", X)
     codes = tmp_path / f"codes{suffix}"
-    assert main(["transform", str(data), "--model", str(fitted / "model.skgfe"),
-                 "--output", str(codes)]) == 0
-    np.testing.assert_allclose(_read_back(codes),
-                               load(fitted / "model.skgfe").transform(X), rtol=1e-12)
+    assert (
+        main(
+            [
+                "transform",
+                str(data),
+                "--model",
+                str(fitted / "model.skgfe"),
+                "--output",
+                str(codes),
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_allclose(
+        _read_back(codes), load(fitted / "model.skgfe").transform(X), rtol=1e-12
+    )
     model = tmp_path / "refit.skgfe"
     assert main(["fit", str(data), "--model", str(model), *QUICK_FIT]) == 0
     assert load(model).n_features_in_ == 4
@@ -333,20 +432,31 @@ def test_formats_follow_the_suffix_in_any_case(tmp_path, fitted, suffix):
 
 @pytest.mark.parametrize(
     ("command", "name", "option"),
-    [("transform", "codes", "--output"), ("transform", "codes.txt", "--output"),
-     ("transform", "codes.npz", "--output"), ("fit", "data", "DATA"),
-     ("fit", "data.txt", "DATA"), ("transform", "data.tsv", "DATA")],
+    [
+        ("transform", "codes", "--output"),
+        ("transform", "codes.txt", "--output"),
+        ("transform", "codes.npz", "--output"),
+        ("fit", "data", "DATA"),
+        ("fit", "data.txt", "DATA"),
+        ("transform", "data.tsv", "DATA"),
+    ],
 )
-def test_unknown_or_missing_suffix_is_refused(tmp_path, fitted, capsys, command,
-                                              name, option):
+def test_unknown_or_missing_suffix_is_refused(
+    tmp_path, fitted, capsys, command, name, option
+):
     path = tmp_path / name
-    data = path if option == "DATA" else _save_matrix(tmp_path / "data.csv",
-                                                      np.ones((3, 4)))
+    data = (
+        path
+        if option == "DATA"
+        else _save_matrix(tmp_path / "data.csv", np.ones((3, 4)))
+    )
     if option == "DATA":
         np.savetxt(path, np.ones((3, 4)), delimiter=",")
-    argv = ([command, data, "--model", tmp_path / "m.skgfe", *QUICK_FIT]
-            if command == "fit" else
-            [command, data, "--model", fitted / "model.skgfe", "--output", path])
+    argv = (
+        [command, data, "--model", tmp_path / "m.skgfe", *QUICK_FIT]
+        if command == "fit"
+        else [command, data, "--model", fitted / "model.skgfe", "--output", path]
+    )
     err = _error(argv, capsys)
     assert option in err and ".npy or .csv" in err
     assert not (tmp_path / "m.skgfe").exists()
@@ -372,28 +482,44 @@ BAD_DATA = [
 
 
 @pytest.mark.parametrize("command", ["fit", "transform"])
-@pytest.mark.parametrize(("name", "content", "expected"), BAD_DATA,
-                         ids=[case[0] for case in BAD_DATA])
-def test_bad_data_is_one_line(tmp_path, fitted, capsys, command, name, content,
-                              expected):
+@pytest.mark.parametrize(
+    ("name", "content", "expected"), BAD_DATA, ids=[case[0] for case in BAD_DATA]
+)
+def test_bad_data_is_one_line(
+    tmp_path, fitted, capsys, command, name, content, expected
+):
     path = tmp_path / name
     if isinstance(content, str):
         path.write_text(content)
     elif content is not None:
         _save_matrix(path, content)
-    argv = ([command, path, "--model", tmp_path / "m.skgfe", *QUICK_FIT]
-            if command == "fit" else
-            [command, path, "--model", fitted / "model.skgfe", "--output",
-             tmp_path / "codes.npy"])
+    argv = (
+        [command, path, "--model", tmp_path / "m.skgfe", *QUICK_FIT]
+        if command == "fit"
+        else [
+            command,
+            path,
+            "--model",
+            fitted / "model.skgfe",
+            "--output",
+            tmp_path / "codes.npy",
+        ]
+    )
     assert expected in _error(argv, capsys)
     assert not (tmp_path / "m.skgfe").exists() and not (tmp_path / "codes.npy").exists()
 
 
 @pytest.mark.parametrize(
     ("name", "content"),
-    [("missing.skgfe", None), ("data.csv", b"1,2,3,4\n"), ("empty.skgfe", b""),
-     ("data.npy", "npy"), ("garbage.skgfe", bytes(range(256))), ("folder", "dir"),
-     ("weights.pt", "torch")],
+    [
+        ("missing.skgfe", None),
+        ("data.csv", b"1,2,3,4\n"),
+        ("empty.skgfe", b""),
+        ("data.npy", "npy"),
+        ("garbage.skgfe", bytes(range(256))),
+        ("folder", "dir"),
+        ("weights.pt", "torch"),
+    ],
 )
 def test_bad_model_is_one_line(tmp_path, capsys, data, name, content):
     model = tmp_path / name
@@ -405,21 +531,32 @@ def test_bad_model_is_one_line(tmp_path, capsys, data, name, content):
         torch.save({"weight": torch.ones(2)}, model)
     elif content is not None:
         model.write_bytes(content)
-    err = _error(["transform", data, "--model", model, "--output",
-                  tmp_path / "codes.npy"], capsys)
+    err = _error(
+        ["transform", data, "--model", model, "--output", tmp_path / "codes.npy"],
+        capsys,
+    )
     assert "--model" in err
     assert not (tmp_path / "codes.npy").exists()
 
 
 @pytest.mark.parametrize("command", ["fit", "transform"])
 @pytest.mark.parametrize("device", ["cuda", "cuda:1", "tpu", "nonsense"])
-def test_absent_device_is_one_line(tmp_path, fitted, capsys, monkeypatch, command,
-                                   device, data):
+def test_absent_device_is_one_line(
+    tmp_path, fitted, capsys, monkeypatch, command, device, data
+):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    argv = ([command, data, "--model", tmp_path / "m.skgfe", *QUICK_FIT]
-            if command == "fit" else
-            [command, data, "--model", fitted / "model.skgfe", "--output",
-             tmp_path / "codes.npy"])
+    argv = (
+        [command, data, "--model", tmp_path / "m.skgfe", *QUICK_FIT]
+        if command == "fit"
+        else [
+            command,
+            data,
+            "--model",
+            fitted / "model.skgfe",
+            "--output",
+            tmp_path / "codes.npy",
+        ]
+    )
     err = _error([*argv, "--device", device], capsys)
     assert "--device" in err
     if device.startswith("cuda"):
@@ -447,50 +584,93 @@ class _Failing:
 
 
 @pytest.mark.parametrize("command", ["fit", "transform"])
-@pytest.mark.parametrize("error", [ValueError("bad\n  thing"), TypeError("bad thing"),
-                                   FloatingPointError("bad thing")])
-def test_estimator_errors_are_one_line(tmp_path, fitted, capsys, monkeypatch, command,
-                                       error, data):
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("bad\n  thing"),
+        TypeError("bad thing"),
+        FloatingPointError("bad thing"),
+    ],
+)
+def test_estimator_errors_are_one_line(
+    tmp_path, fitted, capsys, monkeypatch, command, error, data
+):
     monkeypatch.setattr(_Failing, "error", error)
     monkeypatch.setitem(cli.ESTIMATORS, "ae", _Failing)
     monkeypatch.setattr(cli, "load", lambda path, device=None: _Failing())
-    argv = ([command, data, "--model", tmp_path / "m.skgfe", *QUICK_FIT]
-            if command == "fit" else
-            [command, data, "--model", fitted / "model.skgfe", "--output",
-             tmp_path / "codes.npy"])
+    argv = (
+        [command, data, "--model", tmp_path / "m.skgfe", *QUICK_FIT]
+        if command == "fit"
+        else [
+            command,
+            data,
+            "--model",
+            fitted / "model.skgfe",
+            "--output",
+            tmp_path / "codes.npy",
+        ]
+    )
     assert f"{command} failed: bad thing" in _error(argv, capsys)
     assert sorted(_contents(tmp_path)) == ["data.npy"]
 
 
 def test_bce_on_unscaled_data_is_one_line(tmp_path, capsys):
     data = _save_matrix(tmp_path / "data.csv", np.full((5, 3), 7.0))
-    err = _error(["fit", data, "--model", tmp_path / "m.skgfe", "--loss", "bce",
-                  *QUICK_FIT], capsys)
+    err = _error(
+        ["fit", data, "--model", tmp_path / "m.skgfe", "--loss", "bce", *QUICK_FIT],
+        capsys,
+    )
     assert "fit failed" in err and "bce" in err
 
 
 def test_wrong_number_of_columns_is_one_line(tmp_path, fitted, capsys):
     data = _save_matrix(tmp_path / "data.npy", np.ones((5, 3)))
-    err = _error(["transform", data, "--model", fitted / "model.skgfe", "--output",
-                  tmp_path / "codes.npy"], capsys)
+    err = _error(
+        [
+            "transform",
+            data,
+            "--model",
+            fitted / "model.skgfe",
+            "--output",
+            tmp_path / "codes.npy",
+        ],
+        capsys,
+    )
     assert "3 columns" in err and "fitted on 4" in err
 
 
 @pytest.mark.parametrize(
     ("argv", "expected"),
-    [(["fit", "{tmp}/nan.csv", "--model", "{tmp}/m.skgfe"], "NaN"),
-     (["fit", "{tmp}/nan.csv", "--model", "{tmp}/m.skgfe", "--device", "cuda"],
-      "CUDA")],
+    [
+        (["fit", "{tmp}/nan.csv", "--model", "{tmp}/m.skgfe"], "NaN"),
+        (
+            ["fit", "{tmp}/nan.csv", "--model", "{tmp}/m.skgfe", "--device", "cuda"],
+            "CUDA",
+        ),
+    ],
 )
 def test_python_m_skgfe_prints_one_line(tmp_path, argv, expected):
     (tmp_path / "nan.csv").write_text("1,2\nnan,3\n")
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "",
-           "PYTHONPATH": os.pathsep.join(filter(None, [
-               str(Path(__file__).resolve().parents[1]),
-               os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "CUDA_VISIBLE_DEVICES": "",
+        "PYTHONPATH": os.pathsep.join(
+            filter(
+                None,
+                [
+                    str(Path(__file__).resolve().parents[1]),
+                    os.environ.get("PYTHONPATH"),
+                ],
+            )
+        ),
+    }
     result = subprocess.run(
         [sys.executable, "-m", "skgfe", *[arg.format(tmp=tmp_path) for arg in argv]],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -502,10 +682,12 @@ def test_python_m_skgfe_prints_one_line(tmp_path, argv, expected):
 
 @pytest.mark.parametrize(
     ("text", "options", "delimiter"),
-    [("a,b,c,d\n{rows}", ["--skip-header"], ","),
-     ("a;b;c;d\n{rows}", ["--skip-header", "--delimiter", ";"], ";"),
-     ("{rows}", ["--delimiter", r"\t"], "\t"),
-     ("x y z w\n{rows}", ["--skip-header", "--delimiter", " "], " ")],
+    [
+        ("a,b,c,d\n{rows}", ["--skip-header"], ","),
+        ("a;b;c;d\n{rows}", ["--skip-header", "--delimiter", ";"], ";"),
+        ("{rows}", ["--delimiter", r"\t"], "\t"),
+        ("x y z w\n{rows}", ["--skip-header", "--delimiter", " "], " "),
+    ],
 )
 def test_csv_header_and_delimiter(tmp_path, capsys, text, options, delimiter):
     X = np.random.default_rng(3).uniform(size=(12, 4))
@@ -514,28 +696,66 @@ def test_csv_header_and_delimiter(tmp_path, capsys, text, options, delimiter):
     data.write_text(text.format(rows=rows))
     model, codes = tmp_path / "m.skgfe", tmp_path / "codes.csv"
     assert main(["fit", str(data), "--model", str(model), *QUICK_FIT, *options]) == 0
-    assert main(["transform", str(data), "--model", str(model), "--output",
-                 str(codes), *options]) == 0
-    np.testing.assert_allclose(_read_back(codes, delimiter),
-                               load(model).transform(X), rtol=1e-12)
+    assert (
+        main(
+            [
+                "transform",
+                str(data),
+                "--model",
+                str(model),
+                "--output",
+                str(codes),
+                *options,
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_allclose(
+        _read_back(codes, delimiter), load(model).transform(X), rtol=1e-12
+    )
     assert delimiter in codes.read_text().splitlines()[0]
 
 
 @pytest.mark.parametrize("delimiter", ["", "1", "."])
 def test_unusable_delimiter_is_refused(tmp_path, capsys, delimiter, data):
     with pytest.raises(SystemExit) as info:
-        main(["fit", str(data), "--model", str(tmp_path / "m"), "--delimiter",
-              delimiter])
+        main(
+            ["fit", str(data), "--model", str(tmp_path / "m"), "--delimiter", delimiter]
+        )
     assert info.value.code == 2
     assert "--delimiter: not a usable CSV delimiter" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     ("command", "options"),
-    [("fit", ["--skip-header", "--delimiter", "--overwrite", "--verbose", "--scale",
-              "standard", "minmax", ".npy", ".csv"]),
-     ("transform", ["--skip-header", "--delimiter", "--overwrite", "--verbose",
-                    ".npy", ".csv", "scaling"])],
+    [
+        (
+            "fit",
+            [
+                "--skip-header",
+                "--delimiter",
+                "--overwrite",
+                "--verbose",
+                "--scale",
+                "standard",
+                "minmax",
+                ".npy",
+                ".csv",
+            ],
+        ),
+        (
+            "transform",
+            [
+                "--skip-header",
+                "--delimiter",
+                "--overwrite",
+                "--verbose",
+                ".npy",
+                ".csv",
+                "scaling",
+            ],
+        ),
+    ],
 )
 def test_help_documents_the_options(capsys, command, options):
     with pytest.raises(SystemExit) as info:
@@ -549,11 +769,13 @@ def test_help_documents_the_options(capsys, command, options):
 # 5. Verbosity -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("options", "verbose"),
-                         [([], 0), (["-v"], 1), (["--verbose"], 1), (["-vv"], 2),
-                          (["-v", "--verbose"], 2)])
-def test_fit_verbose_sets_the_estimators_verbose(tmp_path, capsys, options, verbose,
-                                                 data):
+@pytest.mark.parametrize(
+    ("options", "verbose"),
+    [([], 0), (["-v"], 1), (["--verbose"], 1), (["-vv"], 2), (["-v", "--verbose"], 2)],
+)
+def test_fit_verbose_sets_the_estimators_verbose(
+    tmp_path, capsys, options, verbose, data
+):
     model = tmp_path / "m.skgfe"
     assert main(["fit", str(data), "--model", str(model), *QUICK_FIT, *options]) == 0
     assert load(model).get_params()["verbose"] == verbose
@@ -562,34 +784,55 @@ def test_fit_verbose_sets_the_estimators_verbose(tmp_path, capsys, options, verb
 
 
 @pytest.mark.parametrize("options", [[], ["-v"]])
-def test_transform_verbose_describes_the_model(tmp_path, fitted, capsys, options,
-                                               data):
-    assert main(["transform", str(data), "--model", str(fitted / "model.skgfe"),
-                 "--output", str(tmp_path / "codes.npy"), *options]) == 0
+def test_transform_verbose_describes_the_model(tmp_path, fitted, capsys, options, data):
+    assert (
+        main(
+            [
+                "transform",
+                str(data),
+                "--model",
+                str(fitted / "model.skgfe"),
+                "--output",
+                str(tmp_path / "codes.npy"),
+                *options,
+            ]
+        )
+        == 0
+    )
     output = capsys.readouterr().out
     assert ("AutoencoderBaseline, 4 features -> 2 components" in output) == bool(
-        options)
+        options
+    )
 
 
 # 6. Scaling -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "scaler", "keys"),
-                         [("standard", StandardScaler, ["mean", "scale"]),
-                          ("minmax", MinMaxScaler, ["min", "scale"])])
-def test_scaling_is_saved_next_to_the_model_and_applied(tmp_path, capsys, kind,
-                                                        scaler, keys):
+@pytest.mark.parametrize(
+    ("kind", "scaler", "keys"),
+    [
+        ("standard", StandardScaler, ["mean", "scale"]),
+        ("minmax", MinMaxScaler, ["min", "scale"]),
+    ],
+)
+def test_scaling_is_saved_next_to_the_model_and_applied(
+    tmp_path, capsys, kind, scaler, keys
+):
     X = np.random.default_rng(4).normal(50, 10, size=(30, 4))
     data = _save_matrix(tmp_path / "data.csv", X)
     model, codes = tmp_path / "m.skgfe", tmp_path / "codes.npy"
-    assert main(["fit", str(data), "--model", str(model), "--scale", kind,
-                 *QUICK_FIT]) == 0
+    assert (
+        main(["fit", str(data), "--model", str(model), "--scale", kind, *QUICK_FIT])
+        == 0
+    )
     record = json.loads((tmp_path / "m.skgfe.scaling.json").read_text())
     assert record["kind"] == kind and record["n_features"] == 4
     for key in keys:
         assert len(record[key]) == 4 and all(isinstance(v, float) for v in record[key])
-    assert main(["transform", str(data), "--model", str(model), "--output",
-                 str(codes)]) == 0
+    assert (
+        main(["transform", str(data), "--model", str(model), "--output", str(codes)])
+        == 0
+    )
     expected = load(model).transform(scaler().fit_transform(X))
     np.testing.assert_allclose(_read_back(codes), expected, rtol=1e-10, atol=1e-12)
 
@@ -597,8 +840,16 @@ def test_scaling_is_saved_next_to_the_model_and_applied(tmp_path, capsys, kind,
 def test_standard_scaling_gives_wine_codes_of_order_one(tmp_path):
     """Raw wine features (up to ~1,700) gave codes in the hundreds or thousands."""
     data = _save_matrix(tmp_path / "wine.npy", load_wine().data)
-    fit = ["--estimator", "gfe", "--loss", "mse", "--max-iter", "1",
-           "--hidden-layer-sizes", "8"]
+    fit = [
+        "--estimator",
+        "gfe",
+        "--loss",
+        "mse",
+        "--max-iter",
+        "1",
+        "--hidden-layer-sizes",
+        "8",
+    ]
     medians = {}
     for scale in ["none", "standard"]:
         model, codes = tmp_path / f"{scale}.skgfe", tmp_path / f"{scale}.npy"
@@ -615,8 +866,7 @@ def test_scale_none_replaces_the_scaling_of_an_earlier_fit(tmp_path, capsys, dat
     main(["fit", str(data), "--model", str(model), "--scale", "minmax", *QUICK_FIT])
     assert scaling.exists()
     model.unlink()  # the scaling file is left: a new model must not take it
-    err = _error(["fit", data, "--model", model, "--scale", "none", *QUICK_FIT],
-                 capsys)
+    err = _error(["fit", data, "--model", model, "--scale", "none", *QUICK_FIT], capsys)
     assert "--overwrite" in err and "scaling" in err
     main(["fit", str(data), "--model", str(model), "--overwrite", *QUICK_FIT])
     assert not scaling.exists()
@@ -624,10 +874,11 @@ def test_scale_none_replaces_the_scaling_of_an_earlier_fit(tmp_path, capsys, dat
 
 def test_scaling_of_another_model_is_refused(tmp_path, capsys, data):
     scaled, other = tmp_path / "scaled.skgfe", tmp_path / "other.skgfe"
-    main(["fit", str(data), "--model", str(scaled), "--scale", "standard",
-          *QUICK_FIT])
+    main(["fit", str(data), "--model", str(scaled), "--scale", "standard", *QUICK_FIT])
     main(["fit", str(data), "--model", str(other), "--random-state", "1", *QUICK_FIT])
     scaled.write_bytes(other.read_bytes())  # the model changed, not its scaling
-    err = _error(["transform", data, "--model", scaled, "--output",
-                  tmp_path / "codes.npy"], capsys)
+    err = _error(
+        ["transform", data, "--model", scaled, "--output", tmp_path / "codes.npy"],
+        capsys,
+    )
     assert "scaling" in err and "another model" in err

@@ -3,25 +3,38 @@
 import numpy as np
 import pytest
 
-from skgfe.datasets import make_blob_images, make_cylinder, make_flat_torus, make_swiss_roll
 from skgfe._manifold_data import _arc_length
+from skgfe.datasets import (
+    make_blob_images,
+    make_cylinder,
+    make_flat_torus,
+    make_swiss_roll,
+)
 
 GENERATORS = [make_swiss_roll, make_cylinder, make_flat_torus, make_blob_images]
-N_FEATURES = {make_swiss_roll: 3, make_cylinder: 3, make_flat_torus: 4,
-              make_blob_images: 256}
+N_FEATURES = {
+    make_swiss_roll: 3,
+    make_cylinder: 3,
+    make_flat_torus: 4,
+    make_blob_images: 256,
+}
 
 
 def _periods(generator):
     """Periods of the charts (0: not periodic) at the default parameters."""
-    return {make_cylinder: np.array([2 * np.pi, 0.0]),
-            make_flat_torus: np.array([2 * np.pi, 2 * np.pi])}.get(generator, np.zeros(2))
+    return {
+        make_cylinder: np.array([2 * np.pi, 0.0]),
+        make_flat_torus: np.array([2 * np.pi, 2 * np.pi]),
+    }.get(generator, np.zeros(2))
 
 
 def _chart_difference(generator, start, end):
     delta = end - start
     periods = _periods(generator)
     periodic = periods > 0
-    delta[:, periodic] -= periods[periodic] * np.round(delta[:, periodic] / periods[periodic])
+    delta[:, periodic] -= periods[periodic] * np.round(
+        delta[:, periodic] / periods[periodic]
+    )
     return delta
 
 
@@ -47,16 +60,23 @@ def test_shapes_and_types(sample):
 def test_pairs_are_within_epsilon_at_their_geodesic_distance(sample):
     generator, data = sample
     epsilon = {make_swiss_roll: 2.0, make_blob_images: 1.0}.get(generator, 0.3)
-    first, second = data.coordinates[data.pairs[:, 0]], data.coordinates[data.pairs[:, 1]]
+    first, second = (
+        data.coordinates[data.pairs[:, 0]],
+        data.coordinates[data.pairs[:, 1]],
+    )
     delta = _chart_difference(generator, first, second)
-    np.testing.assert_allclose(data.pair_distances, np.linalg.norm(delta, axis=1),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        data.pair_distances, np.linalg.norm(delta, axis=1), rtol=1e-12
+    )
     assert np.all(data.pair_distances <= epsilon) and np.all(data.pair_distances > 0)
 
 
 def test_midpoints_halve_the_geodesic(sample):
     generator, data = sample
-    first, second = data.coordinates[data.pairs[:, 0]], data.coordinates[data.pairs[:, 1]]
+    first, second = (
+        data.coordinates[data.pairs[:, 0]],
+        data.coordinates[data.pairs[:, 1]],
+    )
     to_first = _chart_difference(generator, data.midpoint_coordinates, first)
     to_second = _chart_difference(generator, data.midpoint_coordinates, second)
     half = data.pair_distances / 2
@@ -68,8 +88,9 @@ def test_midpoints_halve_the_geodesic(sample):
 def test_chords_are_shorter_than_geodesics_and_close_to_them(sample):
     """Nearby pairs: the straight line in data space nearly follows the manifold."""
     _, data = sample
-    chords = np.linalg.norm(data.data[data.pairs[:, 0]] - data.data[data.pairs[:, 1]],
-                            axis=1)
+    chords = np.linalg.norm(
+        data.data[data.pairs[:, 0]] - data.data[data.pairs[:, 1]], axis=1
+    )
     ratio = chords / data.pair_distances
     assert np.all(ratio <= 1 + 1e-6)
     assert np.all(ratio > 0.97)
@@ -106,26 +127,35 @@ def test_swiss_roll_coordinates_are_the_unrolling():
     x, height, z = roll.data.T
     t = np.hypot(x, z)  # the spiral's radius is its parameter t
     np.testing.assert_allclose(np.arctan2(z, x), np.angle(np.exp(1j * t)), atol=1e-9)
-    np.testing.assert_allclose(roll.coordinates[:, 0],
-                               _arc_length(t) - _arc_length(1.5 * np.pi), atol=1e-9)
+    np.testing.assert_allclose(
+        roll.coordinates[:, 0], _arc_length(t) - _arc_length(1.5 * np.pi), atol=1e-9
+    )
     np.testing.assert_allclose(roll.coordinates[:, 1], height)
     assert t.min() >= 1.5 * np.pi - 1e-9 and t.max() <= 4.5 * np.pi + 1e-9
 
 
 def test_cylinder_and_torus_lie_on_their_circles():
-    cylinder = make_cylinder(n_samples=200, radius=2.0, height=3.0, n_pairs=50,
-                             epsilon=0.5, random_state=0)
+    cylinder = make_cylinder(
+        n_samples=200, radius=2.0, height=3.0, n_pairs=50, epsilon=0.5, random_state=0
+    )
     np.testing.assert_allclose(np.hypot(*cylinder.data[:, :2].T), 2.0)
     assert cylinder.data[:, 2].min() >= 0 and cylinder.data[:, 2].max() <= 3.0
-    torus = make_flat_torus(n_samples=200, radii=(1.0, 0.5), n_pairs=50, epsilon=0.2,
-                            random_state=0)
+    torus = make_flat_torus(
+        n_samples=200, radii=(1.0, 0.5), n_pairs=50, epsilon=0.2, random_state=0
+    )
     np.testing.assert_allclose(np.hypot(*torus.data[:, :2].T), 1.0)
     np.testing.assert_allclose(np.hypot(*torus.midpoints[:, 2:].T), 0.5)
 
 
 def test_blob_images_are_centred_blobs_and_locally_isometric():
-    blobs = make_blob_images(n_samples=800, image_size=20, blob_width=1.5, n_pairs=100,
-                             epsilon=0.3, random_state=0)
+    blobs = make_blob_images(
+        n_samples=800,
+        image_size=20,
+        blob_width=1.5,
+        n_pairs=100,
+        epsilon=0.3,
+        random_state=0,
+    )
     images = blobs.data.reshape(-1, 20, 20)
     grid = np.arange(20)
     mass = images.sum(axis=(1, 2))
@@ -135,8 +165,9 @@ def test_blob_images_are_centred_blobs_and_locally_isometric():
     # The border cuts a little of the blobs at the edge of the allowed square.
     np.testing.assert_allclose(np.column_stack([column, row]), centres, atol=0.05)
     assert images.max() <= 1
-    chords = np.linalg.norm(blobs.data[blobs.pairs[:, 0]] - blobs.data[blobs.pairs[:, 1]],
-                            axis=1)
+    chords = np.linalg.norm(
+        blobs.data[blobs.pairs[:, 0]] - blobs.data[blobs.pairs[:, 1]], axis=1
+    )
     np.testing.assert_allclose(chords / blobs.pair_distances, 1.0, atol=3e-3)
 
 

@@ -34,10 +34,14 @@ def test_a_linear_isometry_has_no_distortion_and_no_bending(roll, n_components):
     codes = roll.coordinates @ isometry + shift
     midpoint_codes = roll.midpoint_coordinates @ isometry + shift
     assert distortion_score(codes, roll.pairs, roll.pair_distances) == pytest.approx(
-        0, abs=1e-7)
-    assert bending_score(codes, roll.pairs, midpoint_codes) == pytest.approx(0, abs=1e-12)
+        0, abs=1e-7
+    )
+    assert bending_score(codes, roll.pairs, midpoint_codes) == pytest.approx(
+        0, abs=1e-12
+    )
     assert procrustes_error(codes, roll.coordinates, scaling=False) == pytest.approx(
-        0, abs=1e-12)
+        0, abs=1e-12
+    )
 
 
 def test_the_data_themselves_are_isometric_but_bent(roll):
@@ -52,8 +56,9 @@ def test_scores_grow_with_distortion_and_bending(roll):
     stretched = roll.coordinates * [1.0, 3.0]
     assert distortion_score(stretched, roll.pairs, roll.pair_distances) > 0.2
     bent = np.column_stack([roll.coordinates, 0.05 * roll.coordinates[:, 0] ** 2])
-    bent_midpoints = np.column_stack([roll.midpoint_coordinates,
-                                      0.05 * roll.midpoint_coordinates[:, 0] ** 2])
+    bent_midpoints = np.column_stack(
+        [roll.midpoint_coordinates, 0.05 * roll.midpoint_coordinates[:, 0] ** 2]
+    )
     assert bending_score(bent, roll.pairs, bent_midpoints) > 0.002
 
 
@@ -76,23 +81,32 @@ def test_scores_are_invariant_to_similarities_of_the_codes(roll, scale, seed, sh
         s, h = coordinates.T
         return np.column_stack([np.cos(s / 10), np.sin(s / 10), h / 5])
 
-    codes, midpoint_codes = codes_of(roll.coordinates), codes_of(roll.midpoint_coordinates)
+    codes, midpoint_codes = (
+        codes_of(roll.coordinates),
+        codes_of(roll.midpoint_coordinates),
+    )
     rotation = ortho_group.rvs(3, random_state=seed)
     moved = scale * codes @ rotation + shift
     moved_midpoints = scale * midpoint_codes @ rotation + shift
     assert distortion_score(moved, roll.pairs, roll.pair_distances) == pytest.approx(
-        distortion_score(codes, roll.pairs, roll.pair_distances), rel=1e-6, abs=1e-9)
+        distortion_score(codes, roll.pairs, roll.pair_distances), rel=1e-6, abs=1e-9
+    )
     assert bending_score(moved, roll.pairs, moved_midpoints) == pytest.approx(
-        bending_score(codes, roll.pairs, midpoint_codes), rel=1e-6)
+        bending_score(codes, roll.pairs, midpoint_codes), rel=1e-6
+    )
     assert procrustes_error(moved, roll.coordinates) == pytest.approx(
-        procrustes_error(codes, roll.coordinates), rel=1e-6)
+        procrustes_error(codes, roll.coordinates), rel=1e-6
+    )
 
 
 @given(scale=st.floats(0.01, 100.0))
 def test_distortion_is_invariant_to_the_unit_of_distance(roll, scale):
     codes = np.column_stack([roll.coordinates, np.sin(roll.coordinates[:, 0])])
     assert distortion_score(codes, roll.pairs, scale * roll.pair_distances) == (
-        pytest.approx(distortion_score(codes, roll.pairs, roll.pair_distances), rel=1e-6))
+        pytest.approx(
+            distortion_score(codes, roll.pairs, roll.pair_distances), rel=1e-6
+        )
+    )
 
 
 @given(seed=st.integers(0, 2**16))
@@ -100,24 +114,32 @@ def test_procrustes_matches_scipy(seed):
     rng = np.random.default_rng(seed)
     codes, coordinates = rng.normal(size=(30, 3)), rng.normal(size=(30, 3))
     _, _, disparity = scipy_procrustes(coordinates, codes)
-    assert procrustes_error(codes, coordinates) ** 2 == pytest.approx(disparity, rel=1e-9)
+    assert procrustes_error(codes, coordinates) ** 2 == pytest.approx(
+        disparity, rel=1e-9
+    )
 
 
 def test_procrustes_pads_codes_of_another_dimension(roll):
     codes = roll.coordinates @ _isometry(1, 3)
     assert procrustes_error(codes, roll.coordinates) == pytest.approx(0, abs=1e-12)
     assert procrustes_error(roll.coordinates[:, :1], roll.coordinates) > 0
-    assert procrustes_error(np.ones_like(roll.coordinates),
-                            roll.coordinates) == pytest.approx(1)
-    assert procrustes_error(0.5 * roll.coordinates, roll.coordinates,
-                            scaling=False) == pytest.approx(0.5)
+    assert procrustes_error(
+        np.ones_like(roll.coordinates), roll.coordinates
+    ) == pytest.approx(1)
+    assert procrustes_error(
+        0.5 * roll.coordinates, roll.coordinates, scaling=False
+    ) == pytest.approx(0.5)
 
 
 def test_interpolation_error_of_a_linear_decoder_on_a_flat_manifold(roll):
     """The roll's unrolling decoded by the exact map: midpoints decode exactly."""
     lift = _isometry(3, 5)
-    decoded = interpolation_error(roll.coordinates, roll.pairs,
-                                  roll.midpoint_coordinates @ lift, lambda z: z @ lift)
+    decoded = interpolation_error(
+        roll.coordinates,
+        roll.pairs,
+        roll.midpoint_coordinates @ lift,
+        lambda z: z @ lift,
+    )
     assert decoded == pytest.approx(0, abs=1e-12)
 
 
@@ -126,8 +148,9 @@ def test_interpolation_error_takes_an_estimator_or_a_callable():
     pca = PCA(n_components=2).fit(blobs.data)
     codes = pca.transform(blobs.data)
     by_estimator = interpolation_error(codes, blobs.pairs, blobs.midpoints, pca)
-    by_callable = interpolation_error(codes, blobs.pairs, blobs.midpoints,
-                                      pca.inverse_transform)
+    by_callable = interpolation_error(
+        codes, blobs.pairs, blobs.midpoints, pca.inverse_transform
+    )
     assert by_estimator == by_callable > 0
     with pytest.raises(TypeError, match="decode must be a fitted estimator"):
         interpolation_error(codes, blobs.pairs, blobs.midpoints, "pca")

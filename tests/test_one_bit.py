@@ -1,4 +1,4 @@
-"""OneBitAutoencoder and gaussian_1bit_mse: closed forms, sparsity, training, persistence.
+"""OneBitAutoencoder and gaussian_1bit_mse: closed forms, sparsity, training, files.
 
 The simulation tests use fixed frames, whose decoders are set in closed form
 (no training), so d = 500 or 1000 stays fast. Their tolerances come from the
@@ -29,17 +29,27 @@ def _test_mse(model, n_features, sparsity, n_samples=2000, seed=1):
     return -model.score(X_test)
 
 
-def _fit_fixed(n_bits, n_features, sparsity, *, encoder="random_rotation",
-               decoder="linear", n_samples=2000):
+def _fit_fixed(
+    n_bits,
+    n_features,
+    sparsity,
+    *,
+    encoder="random_rotation",
+    decoder="linear",
+    n_samples=2000,
+):
     X = make_sparse_gaussian(n_samples, n_features, sparsity, random_state=0)
-    return OneBitAutoencoder(n_bits, encoder=encoder, decoder=decoder, device="cpu",
-                             random_state=0).fit(X)
+    return OneBitAutoencoder(
+        n_bits, encoder=encoder, decoder=decoder, device="cpu", random_state=0
+    ).fit(X)
 
 
 # ------------------------------------------------------------- closed forms
 
 
-@pytest.mark.parametrize("rate, expected", [(0.5, 0.6817), (1.0, 0.3634), (2.0, 0.2220)])
+@pytest.mark.parametrize(
+    "rate, expected", [(0.5, 0.6817), (1.0, 0.3634), (2.0, 0.2220)]
+)
 def test_gaussian_1bit_mse_values(rate, expected):
     assert gaussian_1bit_mse(rate) == pytest.approx(expected, abs=5e-5)
 
@@ -61,14 +71,19 @@ def test_gaussian_1bit_mse_rejects_non_positive_rates(rate):
 
 @pytest.mark.parametrize(
     "n_bits, encoder",
-    [(250, "random_rotation"), (500, "random_rotation"), (500, "tight_frame"),
-     (1000, "tight_frame")],
+    [
+        (250, "random_rotation"),
+        (500, "random_rotation"),
+        (500, "tight_frame"),
+        (1000, "tight_frame"),
+    ],
 )
 def test_fixed_frames_reach_the_closed_form_at_d500(n_bits, encoder):
     model = _fit_fixed(n_bits, 500, 1.0, encoder=encoder)
     assert model.n_iter_ == 1
-    assert _test_mse(model, 500, 1.0) == pytest.approx(gaussian_1bit_mse(n_bits / 500),
-                                                       abs=0.01)
+    assert _test_mse(model, 500, 1.0) == pytest.approx(
+        gaussian_1bit_mse(n_bits / 500), abs=0.01
+    )
 
 
 def test_rotation_decoder_is_sqrt_2_over_pi_times_the_transpose():
@@ -76,13 +91,16 @@ def test_rotation_decoder_is_sqrt_2_over_pi_times_the_transpose():
     B = model.encoder_.weight
     scale = (model.decoder_.weight * B.T).sum() / B.square().sum()
     assert float(scale) == pytest.approx(math.sqrt(2 / math.pi), abs=0.01)
-    np.testing.assert_allclose(model.decoder_.weight.detach().numpy(),
-                               (scale * B.T).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        model.decoder_.weight.detach().numpy(), (scale * B.T).numpy(), rtol=1e-12
+    )
 
 
 def test_linear_decoder_ignores_sparsity():
-    errors = [_test_mse(_fit_fixed(1000, 1000, p, n_samples=1000), 1000, p, n_samples=1000)
-              for p in (0.1, 0.3)]
+    errors = [
+        _test_mse(_fit_fixed(1000, 1000, p, n_samples=1000), 1000, p, n_samples=1000)
+        for p in (0.1, 0.3)
+    ]
     assert errors[0] == pytest.approx(errors[1], abs=0.01)
     assert errors == pytest.approx([gaussian_1bit_mse(1.0)] * 2, abs=0.01)
 
@@ -124,8 +142,9 @@ def X():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("encoder", ["learned", "random_rotation", "tight_frame"])
 def test_bits_are_signs_in_the_input_dtype(X, dtype, encoder):
-    model = OneBitAutoencoder(8, encoder=encoder, max_iter=2, device="cpu",
-                              random_state=0).fit(X.astype(dtype))
+    model = OneBitAutoencoder(
+        8, encoder=encoder, max_iter=2, device="cpu", random_state=0
+    ).fit(X.astype(dtype))
     bits = model.transform(X.astype(dtype))
     assert bits.dtype == dtype and bits.shape == (60, 8)
     assert set(np.unique(bits)) <= {-1.0, 1.0}
@@ -136,18 +155,23 @@ def test_bits_are_signs_in_the_input_dtype(X, dtype, encoder):
 
 
 def test_zero_projection_gives_a_plus_one_bit(X):
-    model = OneBitAutoencoder(4, encoder="tight_frame", device="cpu", random_state=0).fit(X)
+    model = OneBitAutoencoder(
+        4, encoder="tight_frame", device="cpu", random_state=0
+    ).fit(X)
     assert np.all(model.transform(np.zeros((2, 12))) == 1.0)
 
 
 def test_random_rotation_needs_at_most_n_features_bits(X):
     with pytest.raises(ValueError, match="encoder='tight_frame' for more bits"):
         OneBitAutoencoder(13, encoder="random_rotation", device="cpu").fit(X)
-    assert OneBitAutoencoder(13, encoder="tight_frame", device="cpu").fit(X).n_iter_ == 1
+    assert (
+        OneBitAutoencoder(13, encoder="tight_frame", device="cpu").fit(X).n_iter_ == 1
+    )
 
 
-@pytest.mark.parametrize("param, value", [("encoder", "identity"), ("decoder", "mlp"),
-                                          ("denoiser", "soft")])
+@pytest.mark.parametrize(
+    "param, value", [("encoder", "identity"), ("decoder", "mlp"), ("denoiser", "soft")]
+)
 def test_invalid_options_are_named(X, param, value):
     with pytest.raises(ValueError, match=f"'{param}' parameter"):
         OneBitAutoencoder(**{param: value}).fit(X)
@@ -160,10 +184,14 @@ def test_uses_the_base_whole_and_shadows_nothing():
     from skgfe._differentiable import DifferentiableCodesEstimator
 
     params = set(OneBitAutoencoder().get_params())
-    base_params = set(inspect.signature(BaseDecoderEstimator.__init__).parameters) - {"self"}
-    layer_params = set(
-        inspect.signature(DifferentiableCodesEstimator.__init__).parameters
-    ) - base_params - {"self"}
+    base_params = set(inspect.signature(BaseDecoderEstimator.__init__).parameters) - {
+        "self"
+    }
+    layer_params = (
+        set(inspect.signature(DifferentiableCodesEstimator.__init__).parameters)
+        - base_params
+        - {"self"}
+    )
     assert base_params <= params
     assert set(BaseDecoderEstimator._parameter_constraints) <= set(
         OneBitAutoencoder._parameter_constraints
@@ -175,8 +203,13 @@ def test_uses_the_base_whole_and_shadows_nothing():
 def test_closed_form_fit_is_one_pass_without_warning(X):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        model = OneBitAutoencoder(6, encoder="tight_frame", decoder="linear+denoiser",
-                                  device="cpu", random_state=0).fit(X)
+        model = OneBitAutoencoder(
+            6,
+            encoder="tight_frame",
+            decoder="linear+denoiser",
+            device="cpu",
+            random_state=0,
+        ).fit(X)
     assert model.n_iter_ == 1
     assert model.loss_curve_ == pytest.approx([-model.score(X)])
     model.set_params(warm_start=True).fit(X)
@@ -184,18 +217,29 @@ def test_closed_form_fit_is_one_pass_without_warning(X):
 
 
 def test_closed_form_fit_with_early_stopping_scores_the_validation_set(X):
-    model = OneBitAutoencoder(6, encoder="tight_frame", early_stopping=True,
-                              device="cpu", random_state=0).fit(X)
+    model = OneBitAutoencoder(
+        6, encoder="tight_frame", early_stopping=True, device="cpu", random_state=0
+    ).fit(X)
     assert len(model.validation_scores_) == 1
     assert model.best_validation_score_ == model.validation_scores_[0]
 
 
 def test_fixed_encoder_with_learned_denoiser_trains_only_the_denoiser(X):
-    model = OneBitAutoencoder(12, encoder="random_rotation", decoder="linear+denoiser",
-                              denoiser="learned", hidden_layer_sizes=(8,), max_iter=5,
-                              device="cpu", random_state=0)
+    model = OneBitAutoencoder(
+        12,
+        encoder="random_rotation",
+        decoder="linear+denoiser",
+        denoiser="learned",
+        hidden_layer_sizes=(8,),
+        max_iter=5,
+        device="cpu",
+        random_state=0,
+    )
     model.fit(X)
-    frame, weight = model.encoder_.weight.clone(), model.decoder_.weight.detach().clone()
+    frame, weight = (
+        model.encoder_.weight.clone(),
+        model.decoder_.weight.detach().clone(),
+    )
     model.set_params(warm_start=True).fit(X)
     torch.testing.assert_close(model.encoder_.weight, frame)
     torch.testing.assert_close(model.decoder_.weight.detach(), weight)
@@ -204,23 +248,31 @@ def test_fixed_encoder_with_learned_denoiser_trains_only_the_denoiser(X):
     assert correction[-1].weight.abs().sum() > 0
 
 
-@pytest.mark.parametrize("decoder, denoiser", [("linear", "mmse"),
-                                               ("linear+denoiser", "mmse"),
-                                               ("linear+denoiser", "learned")])
+@pytest.mark.parametrize(
+    "decoder, denoiser",
+    [("linear", "mmse"), ("linear+denoiser", "mmse"), ("linear+denoiser", "learned")],
+)
 def test_learned_encoder_is_trained(X, decoder, denoiser):
-    model = OneBitAutoencoder(8, decoder=decoder, denoiser=denoiser, max_iter=1,
-                              device="cpu", random_state=0).fit(X)
-    before = [p.detach().clone() for m in (model.encoder_, model.decoder_)
-              for p in m.parameters()]
+    model = OneBitAutoencoder(
+        8, decoder=decoder, denoiser=denoiser, max_iter=1, device="cpu", random_state=0
+    ).fit(X)
+    before = [
+        p.detach().clone()
+        for m in (model.encoder_, model.decoder_)
+        for p in m.parameters()
+    ]
     model.set_params(warm_start=True).fit(X)
-    after = [p.detach() for m in (model.encoder_, model.decoder_) for p in m.parameters()]
+    after = [
+        p.detach() for m in (model.encoder_, model.decoder_) for p in m.parameters()
+    ]
     assert all(not torch.equal(b, a) for b, a in zip(before, after))
 
 
 def test_training_lowers_the_error_of_the_closed_form_start():
     X = make_sparse_gaussian(1000, 16, 1.0, random_state=0)
-    start = OneBitAutoencoder(16, max_iter=1, learning_rate_init=1e-12, device="cpu",
-                              random_state=0).fit(X)
+    start = OneBitAutoencoder(
+        16, max_iter=1, learning_rate_init=1e-12, device="cpu", random_state=0
+    ).fit(X)
     trained = OneBitAutoencoder(16, max_iter=10, device="cpu", random_state=0).fit(X)
     assert _test_mse(trained, 16, 1.0) < _test_mse(start, 16, 1.0) - 0.05
 
@@ -239,8 +291,14 @@ def test_trained_linear_model_reaches_the_gaussian_value(n_bits):
 @pytest.mark.parametrize("denoiser", ["mmse", "learned"])
 def test_trained_denoiser_goes_below_the_gaussian_value(denoiser):
     X = make_sparse_gaussian(2000, 64, 0.1, random_state=0)
-    model = OneBitAutoencoder(64, decoder="linear+denoiser", denoiser=denoiser,
-                              max_iter=30, device="cpu", random_state=0).fit(X)
+    model = OneBitAutoencoder(
+        64,
+        decoder="linear+denoiser",
+        denoiser=denoiser,
+        max_iter=30,
+        device="cpu",
+        random_state=0,
+    ).fit(X)
     assert _test_mse(model, 64, 0.1, n_samples=4000) < gaussian_1bit_mse(1.0) - 0.05
 
 
@@ -249,8 +307,12 @@ def test_trained_denoiser_goes_below_the_gaussian_value(denoiser):
 
 CONFIGS = {
     "learned-mmse": {"decoder": "linear+denoiser"},
-    "frame-learned-denoiser": {"encoder": "tight_frame", "decoder": "linear+denoiser",
-                               "denoiser": "learned", "hidden_layer_sizes": (4,)},
+    "frame-learned-denoiser": {
+        "encoder": "tight_frame",
+        "decoder": "linear+denoiser",
+        "denoiser": "learned",
+        "hidden_layer_sizes": (4,),
+    },
     "rotation-linear": {"encoder": "random_rotation"},
 }
 
@@ -259,16 +321,19 @@ CONFIGS = {
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_save_load_and_pickle_round_trips(X, config, dtype, tmp_path):
     X = X.astype(dtype)
-    model = OneBitAutoencoder(10, max_iter=3, device="cpu", random_state=0,
-                              **CONFIGS[config]).fit(X)
+    model = OneBitAutoencoder(
+        10, max_iter=3, device="cpu", random_state=0, **CONFIGS[config]
+    ).fit(X)
     path = tmp_path / "model.skgfe"
     model.save(path)
     for restored in (load(path), pickle.loads(pickle.dumps(model))):
         assert type(restored) is OneBitAutoencoder
         assert restored.get_params() == model.get_params()
         np.testing.assert_array_equal(restored.transform(X), model.transform(X))
-        np.testing.assert_array_equal(restored.inverse_transform(model.transform(X)),
-                                      model.inverse_transform(model.transform(X)))
+        np.testing.assert_array_equal(
+            restored.inverse_transform(model.transform(X)),
+            model.inverse_transform(model.transform(X)),
+        )
         assert restored.loss_curve_ == model.loss_curve_
         if config == "learned-mmse":
             assert restored.sparsity_ == model.sparsity_

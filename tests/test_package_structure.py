@@ -8,8 +8,15 @@ import pytest
 PACKAGE = pathlib.Path(__file__).parents[1] / "skgfe"
 
 # Modules of the flow engine: torch and NumPy only, no scikit-learn, no estimator.
-ENGINE = ("_flows", "_solvers", "_adjoint", "_losses", "_logdet", "_geometry",
-          "_geodesics")
+ENGINE = (
+    "_flows",
+    "_solvers",
+    "_adjoint",
+    "_losses",
+    "_logdet",
+    "_geometry",
+    "_geodesics",
+)
 ESTIMATORS = ("_base", "_differentiable", "_gradient_flow", "_autoencoder", "_one_bit")
 
 
@@ -60,7 +67,7 @@ def test_import_graph_has_no_cycle(graph):
 
     def visit(name):
         if name in visiting:
-            cycle = visiting[visiting.index(name):] + [name]
+            cycle = visiting[visiting.index(name) :] + [name]
             pytest.fail("import cycle: " + " -> ".join(cycle))
         if name in done:
             return
@@ -76,10 +83,15 @@ def test_import_graph_has_no_cycle(graph):
 
 @pytest.mark.parametrize("engine", ENGINE)
 def test_engine_knows_nothing_of_scikit_learn_or_the_estimators(engine):
-    paths = [PACKAGE / f"{engine}.py"] if (PACKAGE / f"{engine}.py").exists() else list(
-        (PACKAGE / engine).rglob("*.py"))
+    paths = (
+        [PACKAGE / f"{engine}.py"]
+        if (PACKAGE / f"{engine}.py").exists()
+        else list((PACKAGE / engine).rglob("*.py"))
+    )
     assert paths
     for path in paths:
         imports = _imports(path)
-        assert not any(m == "sklearn" or m.startswith("sklearn.") for m in imports), path
+        assert not any(m == "sklearn" or m.startswith("sklearn.") for m in imports), (
+            path
+        )
         assert not any(m.rpartition(".")[2] in ESTIMATORS for m in imports), path

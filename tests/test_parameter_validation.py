@@ -20,13 +20,19 @@ SHARED = {
     "loss": ("l1", "'loss' parameter .* str among"),
     "optimizer": ("lbfgs", "'optimizer' parameter .* str among"),
     "optimizer_params": ([0.9], "'optimizer_params' parameter .* 'dict' or None"),
-    "learning_rate_init": (0.0, "'learning_rate_init' parameter .* range \\(0.0, inf\\)"),
+    "learning_rate_init": (
+        0.0,
+        "'learning_rate_init' parameter .* range \\(0.0, inf\\)",
+    ),
     "batch_size": (0, "'batch_size' parameter .* range \\[1, inf\\)"),
     "max_iter": (0, "'max_iter' parameter .* range \\[1, inf\\)"),
     "shuffle": ("yes", "'shuffle' parameter .* 'bool'"),
     "tol": (-1.0, "'tol' parameter .* range \\[0.0, inf\\)"),
     "early_stopping": ("yes", "'early_stopping' parameter .* 'bool'"),
-    "validation_fraction": (1.0, "'validation_fraction' parameter .* range \\(0.0, 1.0\\)"),
+    "validation_fraction": (
+        1.0,
+        "'validation_fraction' parameter .* range \\(0.0, 1.0\\)",
+    ),
     "n_iter_no_change": (0, "'n_iter_no_change' parameter .* range \\[1, inf\\)"),
     "warm_start": ("yes", "'warm_start' parameter .* 'bool'"),
     "device": ("tpu", "device='tpu' is not a device; expected 'auto', 'cpu', 'cuda'"),
@@ -36,7 +42,10 @@ SHARED = {
 }
 # The pair loss and the likelihood: the two estimators with a decoder network.
 CODE_GEOMETRY_AND_DENSITY = {
-    "distortion_weight": (-1.0, "'distortion_weight' parameter .* range \\[0.0, inf\\)"),
+    "distortion_weight": (
+        -1.0,
+        "'distortion_weight' parameter .* range \\[0.0, inf\\)",
+    ),
     "bending_weight": (-1.0, "'bending_weight' parameter .* range \\[0.0, inf\\)"),
     "geodesic_sources": (-1, "'geodesic_sources' parameter .* range \\[0, inf\\)"),
     "scoring": ("density", "'scoring' parameter .* str among"),
@@ -61,7 +70,10 @@ TABLES = {
         "step_size": (0.0, "'step_size' parameter .* range \\(0.0, inf\\)"),
         "flow_tol": (-1e-3, "'flow_tol' parameter .* range \\[0.0, inf\\)"),
         "max_flow_steps": (0, "'max_flow_steps' parameter .* range \\[1, inf\\)"),
-        "solver_options": ({"grow_rate": 2}, "solver_options has unknown key.*'grow_rate'.*allowed keys"),
+        "solver_options": (
+            {"grow_rate": 2},
+            "solver_options has unknown key.*'grow_rate'.*allowed keys",
+        ),
         "z0": ("ones", "'z0' parameter .* str among \\{'zeros'\\}"),
         "train_z0": ("zeros", "'train_z0' parameter .* str among"),
         "adjoint": ("exact", "'adjoint' parameter .* str among"),
@@ -81,8 +93,9 @@ def test_the_table_covers_every_parameter(cls):
     assert set(TABLES[cls]) == set(cls().get_params())
 
 
-@pytest.mark.parametrize("cls, name", CASES,
-                         ids=[f"{cls.__name__}-{name}" for cls, name in CASES])
+@pytest.mark.parametrize(
+    "cls, name", CASES, ids=[f"{cls.__name__}-{name}" for cls, name in CASES]
+)
 def test_invalid_value_is_rejected_in_fit_naming_the_parameter(cls, name):
     value, message = TABLES[cls][name]
     estimator = cls(n_components=1, hidden_layer_sizes=(2,), max_iter=1)

@@ -23,8 +23,15 @@ def X():
     "estimator",
     [
         AutoencoderBaseline(3, hidden_layer_sizes=(6, 5), max_iter=2, random_state=0),
-        GradientFlowEncoder(2, hidden_layer_sizes=(6,), max_iter=2, random_state=0,
-                            max_flow_steps=100, z0=[0.1, 0.2], loss="bce"),
+        GradientFlowEncoder(
+            2,
+            hidden_layer_sizes=(6,),
+            max_iter=2,
+            random_state=0,
+            max_flow_steps=100,
+            z0=[0.1, 0.2],
+            loss="bce",
+        ),
     ],
     ids=["AutoencoderBaseline", "GradientFlowEncoder"],
 )
@@ -36,17 +43,21 @@ def test_round_trip_is_bit_exact(estimator, X, dtype, tmp_path):
     restored = load(path)
     assert type(restored) is type(estimator)
     assert restored.get_params() == estimator.get_params()
-    np.testing.assert_array_equal(restored.transform(X.astype(dtype)),
-                                  estimator.transform(X.astype(dtype)))
+    np.testing.assert_array_equal(
+        restored.transform(X.astype(dtype)), estimator.transform(X.astype(dtype))
+    )
     assert restored.loss_curve_ == estimator.loss_curve_
     assert restored.n_iter_ == estimator.n_iter_
 
 
-@pytest.mark.parametrize("z0", [np.array([0.1, 0.2]), np.array([[0.0, 0.0], [1.0, -1.0]])])
+@pytest.mark.parametrize(
+    "z0", [np.array([0.1, 0.2]), np.array([[0.0, 0.0], [1.0, -1.0]])]
+)
 def test_array_parameters_round_trip(X, z0, tmp_path):
     """A NumPy array parameter (z0: several starts) is saved and comes back as one."""
-    estimator = GradientFlowEncoder(2, hidden_layer_sizes=(6,), max_iter=1, random_state=0,
-                                    max_flow_steps=50, z0=z0).fit(X)
+    estimator = GradientFlowEncoder(
+        2, hidden_layer_sizes=(6,), max_iter=1, random_state=0, max_flow_steps=50, z0=z0
+    ).fit(X)
     path = tmp_path / "model.skgfe"
     estimator.save(path)
     restored = load(path)
@@ -124,8 +135,9 @@ def test_load_is_public():
 def saved(X, tmp_path):
     """A small saved GradientFlowEncoder: (path, payload as torch.load reads it)."""
     path = tmp_path / "model.skgfe"
-    GradientFlowEncoder(2, hidden_layer_sizes=(5,), max_iter=1, random_state=0,
-                        max_flow_steps=50).fit(X).save(path)
+    GradientFlowEncoder(
+        2, hidden_layer_sizes=(5,), max_iter=1, random_state=0, max_flow_steps=50
+    ).fit(X).save(path)
     return path, torch.load(path, weights_only=True)
 
 
@@ -184,9 +196,16 @@ def _bit_flipped(data):
     return bytes(flipped)
 
 
-@pytest.mark.parametrize("damage", [_truncated, _bit_flipped, lambda _: b"\x00" * 100,
-                                    lambda _: np.random.default_rng(0).bytes(5000)],
-                         ids=["truncated", "bit-flipped", "zeros", "random-bytes"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _truncated,
+        _bit_flipped,
+        lambda _: b"\x00" * 100,
+        lambda _: np.random.default_rng(0).bytes(5000),
+    ],
+    ids=["truncated", "bit-flipped", "zeros", "random-bytes"],
+)
 def test_damaged_files_are_rejected_without_torch_advice(saved, damage):
     path, _ = saved
     path.write_bytes(damage(path.read_bytes()))
@@ -199,7 +218,9 @@ def test_a_joblib_pickle_is_rejected_without_running_it(X, tmp_path):
     import pickle
 
     path = tmp_path / "model.pkl"
-    path.write_bytes(pickle.dumps(AutoencoderBaseline(max_iter=1, random_state=0).fit(X)))
+    path.write_bytes(
+        pickle.dumps(AutoencoderBaseline(max_iter=1, random_state=0).fit(X))
+    )
     with pytest.raises(ValueError, match="not a valid skgfe model file") as info:
         load(path)
     assert "weights_only" not in str(info.value)

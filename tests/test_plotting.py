@@ -45,17 +45,33 @@ def _fit(estimator, X):
 @pytest.fixture(scope="module")
 def autoencoder(X):
     """Fitted with early stopping, so it has validation scores."""
-    return _fit(AutoencoderBaseline(n_components=2, hidden_layer_sizes=(16,),
-                                    max_iter=4, early_stopping=True,
-                                    validation_fraction=0.2, device="cpu",
-                                    random_state=0), X)
+    return _fit(
+        AutoencoderBaseline(
+            n_components=2,
+            hidden_layer_sizes=(16,),
+            max_iter=4,
+            early_stopping=True,
+            validation_fraction=0.2,
+            device="cpu",
+            random_state=0,
+        ),
+        X,
+    )
 
 
 @pytest.fixture(scope="module")
 def gfe(X):
-    return _fit(GradientFlowEncoder(n_components=2, hidden_layer_sizes=(16,),
-                                    max_iter=2, batch_size=60, device="cpu",
-                                    random_state=0), X)
+    return _fit(
+        GradientFlowEncoder(
+            n_components=2,
+            hidden_layer_sizes=(16,),
+            max_iter=2,
+            batch_size=60,
+            device="cpu",
+            random_state=0,
+        ),
+        X,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +96,9 @@ def test_plot_loss_curves_dict_with_validation(gfe, autoencoder):
     labels = [line.get_label() for line in ax.lines]
     assert labels == ["GFE (training)", "AE (training)", "AE (validation)"]
     training, validation = ax.lines[1:]
-    np.testing.assert_allclose(validation.get_ydata(),
-                               -np.asarray(autoencoder.validation_scores_))
+    np.testing.assert_allclose(
+        validation.get_ydata(), -np.asarray(autoencoder.validation_scores_)
+    )
     assert validation.get_linestyle() == "--"
     assert validation.get_color() == training.get_color()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == labels
@@ -192,8 +209,9 @@ def test_plot_reconstructions_grid():
 def test_plot_reconstructions_dict_existing_ax_and_small_n():
     images = np.random.default_rng(0).uniform(size=(3, 4))
     _, ax = plt.subplots()
-    returned = plot_reconstructions(images, {"GFE": images, "AE": images}, (2, 2),
-                                    n=10, ax=ax)
+    returned = plot_reconstructions(
+        images, {"GFE": images, "AE": images}, (2, 2), n=10, ax=ax
+    )
     assert returned is ax
     (image,) = ax.images
     # All 3 samples (fewer than n), three rows: originals, GFE, AE.

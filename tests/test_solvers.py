@@ -44,8 +44,17 @@ def test_fixed_time_solution_matches_matrix_exponential(solver):
     z_star = torch.linalg.lstsq(W, y.T).solution.T
     expected = z_star + (z0 - z_star) @ torch.linalg.matrix_exp(-A * tau).T
     step = 1e-3 if solver == "euler" else 0.01
-    result = solve(decoder, mse_loss, y, z0, solver=solver, tau=tau, step_size=step,
-                   tol=1e-10, max_steps=10_000)
+    result = solve(
+        decoder,
+        mse_loss,
+        y,
+        z0,
+        solver=solver,
+        tau=tau,
+        step_size=step,
+        tol=1e-10,
+        max_steps=10_000,
+    )
     atol = {"euler": 2e-3, "midpoint": 1e-4}.get(solver, 1e-7)
     torch.testing.assert_close(result.z, expected, atol=atol, rtol=0)
     assert (result.status == REACHED_TAU).all()
@@ -55,8 +64,16 @@ def test_fixed_time_solution_matches_matrix_exponential(solver):
 def test_amd_reaches_the_least_squares_code(ode_order):
     decoder, W, y = _linear_problem()
     z0 = torch.zeros(2, 2, dtype=torch.float64)
-    result = solve(decoder, mse_loss, y, z0, ode_order=ode_order, solver="amd",
-                   tol=1e-12, max_steps=5000)
+    result = solve(
+        decoder,
+        mse_loss,
+        y,
+        z0,
+        ode_order=ode_order,
+        solver="amd",
+        tol=1e-12,
+        max_steps=5000,
+    )
     z_star = torch.linalg.lstsq(W, y.T).solution.T
     torch.testing.assert_close(result.z, z_star, atol=1e-5, rtol=0)
     # Barzilai-Borwein steps grow large near the minimum, so tau may end the flow.
@@ -69,10 +86,19 @@ STOPPING = {**FAST, "tau": 200.0, "tol": 1e-4}
 
 @pytest.mark.parametrize(
     "solver, ode_order, settings",
-    [("amd", 1, FAST), ("amd", 2, FAST), ("euler", 1, FAST), ("rk4", 2, FAST),
-     ("dopri5", 1, FAST), ("bosh3", 2, FAST), ("euler", 1, STOPPING),
-     ("rk4", 1, STOPPING), ("rk4", 2, STOPPING), ("midpoint", 1, STOPPING),
-     ("heun3", 2, STOPPING)],
+    [
+        ("amd", 1, FAST),
+        ("amd", 2, FAST),
+        ("euler", 1, FAST),
+        ("rk4", 2, FAST),
+        ("dopri5", 1, FAST),
+        ("bosh3", 2, FAST),
+        ("euler", 1, STOPPING),
+        ("rk4", 1, STOPPING),
+        ("rk4", 2, STOPPING),
+        ("midpoint", 1, STOPPING),
+        ("heun3", 2, STOPPING),
+    ],
 )
 def test_code_does_not_depend_on_the_batch(
     small_decoder, targets, solver, ode_order, settings
@@ -81,8 +107,9 @@ def test_code_does_not_depend_on_the_batch(
     kwargs = {"ode_order": ode_order, "solver": solver, **settings}
     batch = solve(small_decoder, mse_loss, targets, z0, **kwargs)
     for i in [0, 3, 5]:
-        alone = solve(small_decoder, mse_loss, targets[i : i + 1], z0[i : i + 1],
-                      **kwargs)
+        alone = solve(
+            small_decoder, mse_loss, targets[i : i + 1], z0[i : i + 1], **kwargs
+        )
         torch.testing.assert_close(batch.z[i : i + 1], alone.z, atol=1e-10, rtol=0)
         assert batch.n_steps[i] == alone.n_steps[0]
     order = torch.tensor([5, 2, 0, 4, 1, 3])
@@ -94,10 +121,19 @@ def test_code_does_not_depend_on_the_batch(
 def test_amd_never_accepts_a_loss_increase(small_decoder, targets, ode_order):
     generator = torch.Generator().manual_seed(3)
     z0 = torch.rand(6, 2, dtype=torch.float64, generator=generator)
-    result = solve(small_decoder, mse_loss, targets, 3 * z0, ode_order=ode_order,
-                   solver="amd", tol=1e-9, max_steps=500, record=True)
+    result = solve(
+        small_decoder,
+        mse_loss,
+        targets,
+        3 * z0,
+        ode_order=ode_order,
+        solver="amd",
+        tol=1e-9,
+        max_steps=500,
+        record=True,
+    )
     paths = result.trajectory.paths(result.z, result.t, result.loss)
-    for times, codes, losses in paths:
+    for times, _codes, losses in paths:
         assert (losses[1:] <= losses[:-1]).all()
         assert (times[1:] > times[:-1]).all()
 
@@ -112,8 +148,16 @@ def test_amd_spends_one_evaluation_per_trial_and_only_on_active_samples(
     targets = targets.clone()
     with torch.no_grad():
         targets[0] = small_decoder(z0[:1])[0] + 1e-3
-    result = solve(counting, mse_loss, targets, z0, ode_order=ode_order, solver="amd",
-                   tol=1e-6, max_steps=1000)
+    result = solve(
+        counting,
+        mse_loss,
+        targets,
+        z0,
+        ode_order=ode_order,
+        solver="amd",
+        tol=1e-6,
+        max_steps=1000,
+    )
     # Every decoder row evaluated is one trial of one still-active sample.
     assert counting.rows_evaluated == int(result.n_fev.sum())
     assert result.n_fev[0] < result.n_fev[1:].min()
@@ -121,16 +165,25 @@ def test_amd_spends_one_evaluation_per_trial_and_only_on_active_samples(
 
 def test_amd_step_cap_gives_max_steps_status(small_decoder, targets):
     z0 = torch.zeros(6, 2, dtype=torch.float64)
-    result = solve(small_decoder, mse_loss, targets, z0, solver="amd", tol=0.0,
-                   max_steps=7)
+    result = solve(
+        small_decoder, mse_loss, targets, z0, solver="amd", tol=0.0, max_steps=7
+    )
     assert (result.status == MAX_STEPS).all()
     assert (result.n_fev == 8).all()
 
 
 def test_fixed_step_cap_gives_max_steps_status(small_decoder, targets):
     z0 = torch.zeros(6, 2, dtype=torch.float64)
-    result = solve(small_decoder, mse_loss, targets, z0, solver="rk4", tau=10.0,
-                   step_size=0.1, max_steps=20)
+    result = solve(
+        small_decoder,
+        mse_loss,
+        targets,
+        z0,
+        solver="rk4",
+        tau=10.0,
+        step_size=0.1,
+        max_steps=20,
+    )
     assert (result.status == MAX_STEPS).all()
     assert (result.n_steps == 20).all()
     torch.testing.assert_close(result.t, torch.full_like(result.t, 2.0))
@@ -138,8 +191,11 @@ def test_fixed_step_cap_gives_max_steps_status(small_decoder, targets):
 
 def _stepping_solvers():
     """Every solver that stops each sample on flow_tol with a fixed step."""
-    return sorted(name for name, spec in SOLVERS.items()
-                  if spec.fixed_step and "patience" in spec.options)
+    return sorted(
+        name
+        for name, spec in SOLVERS.items()
+        if spec.fixed_step and "patience" in spec.options
+    )
 
 
 def test_fixed_step_solvers_that_stop_are_the_one_step_methods():
@@ -158,16 +214,36 @@ def test_fixed_step_flow_stops_each_sample_when_converged(
     targets = targets.clone()
     with torch.no_grad():
         targets[0] = small_decoder(z0[:1])[0] + 1e-3
-    result = solve(small_decoder, mse_loss, targets, z0, ode_order=ode_order,
-                   solver=solver, tau=1e4, step_size=0.5, tol=1e-4, max_steps=5000)
+    result = solve(
+        small_decoder,
+        mse_loss,
+        targets,
+        z0,
+        ode_order=ode_order,
+        solver=solver,
+        tau=1e4,
+        step_size=0.5,
+        tol=1e-4,
+        max_steps=5000,
+    )
     # Converged long before tau / step_size = 20000 steps.
     assert (result.status == CONVERGED).all()
     if ode_order == 1:  # the momentum flow may overshoot the near optimum first
         assert result.n_steps[0] < result.n_steps[1:].min()
     torch.testing.assert_close(result.t, 0.5 * result.n_steps.double())
     # The same flow without a tolerance runs every step to tau.
-    full = solve(small_decoder, mse_loss, targets[:2], z0[:2], ode_order=ode_order,
-                 solver=solver, tau=20.0, step_size=0.5, tol=0.0, max_steps=5000)
+    full = solve(
+        small_decoder,
+        mse_loss,
+        targets[:2],
+        z0[:2],
+        ode_order=ode_order,
+        solver=solver,
+        tau=20.0,
+        step_size=0.5,
+        tol=0.0,
+        max_steps=5000,
+    )
     assert (full.status == REACHED_TAU).all() and (full.n_steps == 40).all()
 
 
@@ -175,8 +251,17 @@ def test_fixed_step_flow_stops_each_sample_when_converged(
 def test_fixed_step_stops_near_the_least_squares_code(solver):
     decoder, W, y = _linear_problem()
     z0 = torch.zeros(2, 2, dtype=torch.float64)
-    result = solve(decoder, mse_loss, y, z0, solver=solver, tau=1e4, step_size=0.5,
-                   tol=1e-10, max_steps=10_000)
+    result = solve(
+        decoder,
+        mse_loss,
+        y,
+        z0,
+        solver=solver,
+        tau=1e4,
+        step_size=0.5,
+        tol=1e-10,
+        max_steps=10_000,
+    )
     z_star = torch.linalg.lstsq(W, y.T).solution.T
     torch.testing.assert_close(result.z, z_star, atol=1e-4, rtol=0)
     assert (result.status == CONVERGED).all() and (result.n_steps < 2000).all()
@@ -185,8 +270,16 @@ def test_fixed_step_stops_near_the_least_squares_code(solver):
 def test_patience_is_the_number_of_quiet_steps_before_a_stop(small_decoder, targets):
     z0 = torch.zeros(6, 2, dtype=torch.float64)
     steps = {
-        patience: solve(small_decoder, mse_loss, targets, z0, solver="rk4", tau=1e3,
-                        tol=1e-3, options={"patience": patience}).n_steps
+        patience: solve(
+            small_decoder,
+            mse_loss,
+            targets,
+            z0,
+            solver="rk4",
+            tau=1e3,
+            tol=1e-3,
+            options={"patience": patience},
+        ).n_steps
         for patience in (1, 3, 6)
     }
     assert (steps[1] < steps[3]).all() and (steps[3] < steps[6]).all()
@@ -202,8 +295,9 @@ def test_patience_is_the_number_of_quiet_steps_before_a_stop(small_decoder, targ
 def test_fixed_step_freezes_a_diverging_row(solver, last):
     # Row 1 starts in the inf region; rows 0 and 2 never reach it.
     y = torch.tensor([[0.5] * 4, [1.0] * 4, [0.2] * 4, [3.0] * 4], dtype=torch.float64)
-    z0 = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.1, 0.1], [0.9, 0.9]],
-                      dtype=torch.float64)
+    z0 = torch.tensor(
+        [[0.0, 0.0], [2.0, 0.0], [0.1, 0.1], [0.9, 0.9]], dtype=torch.float64
+    )
     kwargs = {"solver": solver, "tau": 50.0, "step_size": 0.5, "tol": 1e-6}
     result = solve(_InfAboveOne(), mse_loss, y, z0, **kwargs)
     assert result.status.tolist() == [CONVERGED, NONFINITE, CONVERGED, last]
@@ -234,8 +328,9 @@ def test_amd_rejects_steps_into_nonfinite_regions():
     # The optimum z = (1.5, ...) lies in the inf region: AMD must stay finite.
     y = torch.full((1, 4), 1.5, dtype=torch.float64)
     z0 = torch.zeros(1, 2, dtype=torch.float64)
-    result = solve(_InfAboveOne(), mse_loss, y, z0, solver="amd", step_size=10.0,
-                   max_steps=300)
+    result = solve(
+        _InfAboveOne(), mse_loss, y, z0, solver="amd", step_size=10.0, max_steps=300
+    )
     assert torch.isfinite(result.loss).all()
     assert result.z[0, 0] <= 1.0
 
@@ -257,13 +352,21 @@ def test_unknown_solver_option_is_rejected():
 _NUMBER = "must be a float in"
 BAD_OPTIONS = {
     "amd": [
-        ("max_step_size", -1, ValueError,
-         r"\['max_step_size'\] must be a float in \(0, inf\], got -1"),
+        (
+            "max_step_size",
+            -1,
+            ValueError,
+            r"\['max_step_size'\] must be a float in \(0, inf\], got -1",
+        ),
         ("max_step_size", 0.0, ValueError, _NUMBER),
         ("max_step_size", float("nan"), ValueError, r"got nan"),
         ("max_step_size", "big", TypeError, r"got 'big'"),
-        ("shrink", "x", TypeError,
-         r"\['shrink'\] must be a float in \(0, 1\), got 'x'"),
+        (
+            "shrink",
+            "x",
+            TypeError,
+            r"\['shrink'\] must be a float in \(0, 1\), got 'x'",
+        ),
         ("shrink", 1.0, ValueError, r"\(0, 1\), got 1.0"),
         ("shrink", 0, ValueError, r"\(0, 1\), got 0"),
         ("grow", 0.5, ValueError, r"\['grow'\] must be a float in \[1, inf\), got 0.5"),
@@ -276,11 +379,19 @@ BAD_OPTIONS = {
         ("patience", 2.0, TypeError, r"an int >= 1, got 2.0"),
         ("sync_every", 0, ValueError, r"\['sync_every'\] must be an int >= 1 or None"),
         ("sync_every", "8", TypeError, r"got '8'"),
-        ("step_rule", "bogus", ValueError,
-         r"\['step_rule'\] must be one of 'bb', 'grow', got 'bogus'"),
+        (
+            "step_rule",
+            "bogus",
+            ValueError,
+            r"\['step_rule'\] must be one of 'bb', 'grow', got 'bogus'",
+        ),
         ("step_rule", 1, TypeError, r"got 1"),
-        ("direction", "newton", ValueError,
-         r"\['direction'\] must be one of 'auto', 'gradient', 'lbfgs', got 'newton'"),
+        (
+            "direction",
+            "newton",
+            ValueError,
+            r"\['direction'\] must be one of 'auto', 'gradient', 'lbfgs', got 'newton'",
+        ),
         ("memory", 0, ValueError, r"\['memory'\] must be an int >= 1, got 0"),
         ("memory", 4.0, TypeError, r"got 4.0"),
     ],
@@ -289,8 +400,12 @@ BAD_OPTIONS = {
         ("patience", 1.5, TypeError, r"got 1.5"),
     ],
     "dopri5": [
-        ("atol", -1e-3, ValueError,
-         r"\['atol'\] must be a float in \(0, inf\) or None"),
+        (
+            "atol",
+            -1e-3,
+            ValueError,
+            r"\['atol'\] must be a float in \(0, inf\) or None",
+        ),
         ("atol", 0.0, ValueError, r"got 0.0"),
         ("atol", "1e-3", TypeError, r"got '1e-3'"),
         ("first_step", float("nan"), ValueError, r"\['first_step'\] must be a float"),
@@ -325,8 +440,10 @@ def test_defaults_pass_their_own_checks(name):
     resolved = make_flow_solver(name, spec.defaults)
     assert dict(resolved.options) == spec.defaults
     for purpose, values in spec.purpose_options.items():
-        assert dict(make_flow_solver(name, values, purpose=purpose).options
-                    ) == {**spec.defaults, **values}
+        assert dict(make_flow_solver(name, values, purpose=purpose).options) == {
+            **spec.defaults,
+            **values,
+        }
 
 
 def test_resolution_is_cached_by_value_and_type():
@@ -342,11 +459,11 @@ def test_resolution_is_cached_by_value_and_type():
 @pytest.mark.parametrize("name", sorted(SOLVERS))
 def test_recording_follows_the_registry(small_decoder, targets, name):
     z0 = torch.zeros(2, 2, dtype=torch.float64)
-    flow_solver = make_flow_solver(name, tau=1.0, step_size=0.5, tol=1e-3,
-                                   max_steps=20)
+    flow_solver = make_flow_solver(name, tau=1.0, step_size=0.5, tol=1e-3, max_steps=20)
     if SOLVERS[name].records:
-        result = flow_solver.solve(small_decoder, mse_loss, targets[:2], z0,
-                                   record=True)
+        result = flow_solver.solve(
+            small_decoder, mse_loss, targets[:2], z0, record=True
+        )
         assert result.trajectory is not None and result.trajectory.records
     else:
         with pytest.raises(ValueError, match="cannot record its steps; use one of"):
@@ -356,8 +473,16 @@ def test_recording_follows_the_registry(small_decoder, targets, name):
 def test_torchdiffeq_failure_names_the_parameter(small_decoder, targets):
     z0 = torch.zeros(6, 2, dtype=torch.float64)
     with pytest.raises(FlowSolverError, match="increase max_flow_steps"):
-        solve(small_decoder, mse_loss, targets, z0, solver="dopri5", tau=1e3,
-              tol=1e-12, max_steps=3)
+        solve(
+            small_decoder,
+            mse_loss,
+            targets,
+            z0,
+            solver="dopri5",
+            tau=1e3,
+            tol=1e-12,
+            max_steps=3,
+        )
 
 
 def test_registry_holds_skgfe_and_torchdiffeq_methods():
@@ -372,13 +497,15 @@ def test_registry_holds_skgfe_and_torchdiffeq_methods():
 )
 def test_amd_lowers_every_sample_loss_below_its_start(seed, scale, ode_order):
     generator = torch.Generator().manual_seed(seed)
-    decoder = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.Tanh(),
-                                  torch.nn.Linear(6, 4)).double()
+    decoder = torch.nn.Sequential(
+        torch.nn.Linear(3, 6), torch.nn.Tanh(), torch.nn.Linear(6, 4)
+    ).double()
     y = scale * torch.randn(5, 4, generator=generator, dtype=torch.float64)
     z0 = torch.randn(5, 3, generator=generator, dtype=torch.float64)
     start = mse_loss(decoder(z0), y)
-    result = solve(decoder, mse_loss, y, z0, ode_order=ode_order, solver="amd",
-                   max_steps=200)
+    result = solve(
+        decoder, mse_loss, y, z0, ode_order=ode_order, solver="amd", max_steps=200
+    )
     assert (result.loss <= start).all()
     assert np.isfinite(result.z.detach().numpy()).all()
     assert math.isfinite(float(result.loss.sum()))
@@ -396,27 +523,45 @@ def test_amd_makes_progress_where_the_gradient_is_tiny_in_float32():
     z_star = torch.linalg.lstsq(decoder.weight.double(), y.double().T).solution.T
     best = mse_loss(decoder(z_star.float()), y)
     start = mse_loss(decoder(z0), y)
-    result = solve(decoder, mse_loss, y, z0, solver="amd", tau=1e9,
-                   options={"max_step_size": 1e9}, max_steps=2000)
+    result = solve(
+        decoder,
+        mse_loss,
+        y,
+        z0,
+        solver="amd",
+        tau=1e9,
+        options={"max_step_size": 1e9},
+        max_steps=2000,
+    )
     assert ((result.loss - best) < 0.01 * (start - best)).all()
 
 
 def test_barzilai_borwein_steps_need_fewer_evaluations_than_growing():
     # MSE on a linear decoder with singular values 1 and 0.05 in rotated axes.
     generator = torch.Generator().manual_seed(0)
-    rotation, _ = torch.linalg.qr(torch.randn(2, 2, generator=generator,
-                                              dtype=torch.float64))
+    rotation, _ = torch.linalg.qr(
+        torch.randn(2, 2, generator=generator, dtype=torch.float64)
+    )
     decoder = torch.nn.Linear(2, 2, bias=False).double()
-    decoder.weight.data = rotation @ torch.diag(torch.logspace(0, -1.3, 2,
-                                                               dtype=torch.float64))
+    decoder.weight.data = rotation @ torch.diag(
+        torch.logspace(0, -1.3, 2, dtype=torch.float64)
+    )
     y = torch.randn(8, 2, generator=generator, dtype=torch.float64)
     z_star = torch.linalg.solve(decoder.weight.data, y.T).T
     z0 = torch.zeros(8, 2, dtype=torch.float64)
     evals = {}
     for rule in ("grow", "bb"):
-        result = solve(decoder, mse_loss, y, z0, solver="amd", tol=1e-10, tau=1e12,
-                       max_steps=100000,
-                       options={"step_rule": rule, "direction": "gradient"})
+        result = solve(
+            decoder,
+            mse_loss,
+            y,
+            z0,
+            solver="amd",
+            tol=1e-10,
+            tau=1e12,
+            max_steps=100000,
+            options={"step_rule": rule, "direction": "gradient"},
+        )
         torch.testing.assert_close(result.z, z_star, atol=1e-4, rtol=0)
         evals[rule] = int(result.n_fev.sum())
     assert evals["bb"] < 0.2 * evals["grow"]
@@ -430,8 +575,17 @@ LBFGS = {"direction": "lbfgs"}
 def test_lbfgs_reaches_the_least_squares_code():
     decoder, W, y = _linear_problem()
     z0 = torch.zeros(2, 2, dtype=torch.float64)
-    result = solve(decoder, mse_loss, y, z0, solver="amd", tol=1e-12, max_steps=500,
-                   tau=1e12, options=LBFGS)
+    result = solve(
+        decoder,
+        mse_loss,
+        y,
+        z0,
+        solver="amd",
+        tol=1e-12,
+        max_steps=500,
+        tau=1e12,
+        options=LBFGS,
+    )
     z_star = torch.linalg.lstsq(W, y.T).solution.T
     torch.testing.assert_close(result.z, z_star, atol=1e-8, rtol=0)
 
@@ -441,20 +595,32 @@ def test_lbfgs_rows_do_not_depend_on_their_batch(small_decoder, targets):
     kwargs = dict(solver="amd", options=LBFGS, tol=1e-8, max_steps=2000)
     batch = solve(small_decoder, mse_loss, targets, z0, **kwargs)
     for i in range(6):
-        alone = solve(small_decoder, mse_loss, targets[i : i + 1], z0[i : i + 1],
-                      **kwargs)
+        alone = solve(
+            small_decoder, mse_loss, targets[i : i + 1], z0[i : i + 1], **kwargs
+        )
         torch.testing.assert_close(batch.z[i : i + 1], alone.z, atol=1e-10, rtol=0)
         assert batch.n_fev[i] == alone.n_fev[0]
 
 
-def test_lbfgs_never_accepts_a_loss_increase_and_records_its_path(small_decoder,
-                                                                  targets):
+def test_lbfgs_never_accepts_a_loss_increase_and_records_its_path(
+    small_decoder, targets
+):
     generator = torch.Generator().manual_seed(3)
     z0 = 3 * torch.rand(6, 2, dtype=torch.float64, generator=generator)
-    result = solve(small_decoder, mse_loss, targets, z0, solver="amd", tol=1e-9,
-                   max_steps=500, record=True, options=LBFGS)
-    for times, codes, losses in result.trajectory.paths(result.z, result.t,
-                                                        result.loss):
+    result = solve(
+        small_decoder,
+        mse_loss,
+        targets,
+        z0,
+        solver="amd",
+        tol=1e-9,
+        max_steps=500,
+        record=True,
+        options=LBFGS,
+    )
+    for times, _codes, losses in result.trajectory.paths(
+        result.z, result.t, result.loss
+    ):
         assert (losses[1:] <= losses[:-1]).all()
         assert (times[1:] > times[:-1]).all()
     with pytest.raises(ValueError, match="cannot be replayed.*direction='gradient'"):
@@ -469,8 +635,9 @@ def test_lbfgs_needs_fewer_decoder_passes_than_gradient_steps():
     y = torch.rand(64, 20, dtype=torch.float64, generator=generator)
     z0 = torch.zeros(64, 4, dtype=torch.float64)
     kwargs = dict(solver="amd", tol=1e-6, tau=1e12, max_steps=5000)
-    gradient = solve(decoder, mse_loss, y, z0, options={"direction": "gradient"},
-                     **kwargs)
+    gradient = solve(
+        decoder, mse_loss, y, z0, options={"direction": "gradient"}, **kwargs
+    )
     lbfgs = solve(decoder, mse_loss, y, z0, options=LBFGS, **kwargs)
     assert lbfgs.n_fev.double().mean() < 0.7 * gradient.n_fev.double().mean()
     assert lbfgs.loss.mean() <= gradient.loss.mean() * (1 + 1e-6)
@@ -479,11 +646,25 @@ def test_lbfgs_needs_fewer_decoder_passes_than_gradient_steps():
 def test_lbfgs_is_first_order_only(small_decoder, targets):
     z0 = torch.zeros(6, 2, dtype=torch.float64)
     with pytest.raises(ValueError, match="first-order method; use ode_order=1"):
-        solve(small_decoder, mse_loss, targets, z0, solver="amd", ode_order=2,
-              options=LBFGS)
+        solve(
+            small_decoder,
+            mse_loss,
+            targets,
+            z0,
+            solver="amd",
+            ode_order=2,
+            options=LBFGS,
+        )
     # 'auto' takes the momentum flow for the second order.
-    solve(small_decoder, mse_loss, targets, z0, solver="amd", ode_order=2,
-          options={"direction": "auto"})
+    solve(
+        small_decoder,
+        mse_loss,
+        targets,
+        z0,
+        solver="amd",
+        ode_order=2,
+        options={"direction": "auto"},
+    )
 
 
 def test_replayed_solves_take_gradient_steps():

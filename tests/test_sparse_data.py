@@ -52,13 +52,16 @@ def test_dense_gaussian_has_no_zeros():
 
 @pytest.mark.parametrize("make", GENERATORS)
 def test_seeding(make):
-    np.testing.assert_array_equal(make(10, 5, 0.5, random_state=3),
-                                  make(10, 5, 0.5, random_state=3))
-    assert not np.array_equal(make(10, 5, 0.5, random_state=3),
-                              make(10, 5, 0.5, random_state=4))
+    np.testing.assert_array_equal(
+        make(10, 5, 0.5, random_state=3), make(10, 5, 0.5, random_state=3)
+    )
+    assert not np.array_equal(
+        make(10, 5, 0.5, random_state=3), make(10, 5, 0.5, random_state=4)
+    )
     rng = np.random.RandomState(0)
-    assert not np.array_equal(make(10, 5, 0.5, random_state=rng),
-                              make(10, 5, 0.5, random_state=rng))
+    assert not np.array_equal(
+        make(10, 5, 0.5, random_state=rng), make(10, 5, 0.5, random_state=rng)
+    )
 
 
 @pytest.mark.parametrize("make", GENERATORS)

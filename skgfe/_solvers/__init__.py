@@ -100,10 +100,12 @@ def _spec(name, solve, options, *, records, fixed_step, purpose_options=None):
         options=MappingProxyType(dict(options)),
         records=records,
         fixed_step=fixed_step,
-        purpose_options=MappingProxyType({
-            purpose: MappingProxyType(dict(values))
-            for purpose, values in (purpose_options or {}).items()
-        }),
+        purpose_options=MappingProxyType(
+            {
+                purpose: MappingProxyType(dict(values))
+                for purpose, values in (purpose_options or {}).items()
+            }
+        ),
     )
 
 
@@ -118,11 +120,18 @@ SOLVERS: dict[str, SolverSpec] = {
     )
     for name in sorted(_torchdiffeq.METHODS)
 }
-SOLVERS.update({
-    name: _spec(name, functools.partial(solve_fixed, method=name), FIXED_OPTIONS,
-                records=True, fixed_step=True)
-    for name in STEPPERS
-})
+SOLVERS.update(
+    {
+        name: _spec(
+            name,
+            functools.partial(solve_fixed, method=name),
+            FIXED_OPTIONS,
+            records=True,
+            fixed_step=True,
+        )
+        for name in STEPPERS
+    }
+)
 # Under the full adjoint AMD's steps grow by a constant factor: its
 # Barzilai-Borwein steps overshoot along directions of high curvature (the
 # sufficient-decrease test still holds), and the adjoint multiplies those
@@ -132,9 +141,15 @@ SOLVERS.update({
 # Its L-BFGS directions do not follow the flow, so a replayed solve takes the
 # flow's gradient steps; so do the solves of training (see _AMD_TRAINING).
 SOLVERS["amd"] = _spec(
-    "amd", _amd.solve_amd, _amd.OPTIONS, records=True, fixed_step=False,
-    purpose_options={"train": _amd.TRAINING_OPTIONS,
-                     "adjoint": {"step_rule": "grow", "direction": "gradient"}},
+    "amd",
+    _amd.solve_amd,
+    _amd.OPTIONS,
+    records=True,
+    fixed_step=False,
+    purpose_options={
+        "train": _amd.TRAINING_OPTIONS,
+        "adjoint": {"step_rule": "grow", "direction": "gradient"},
+    },
 )
 
 
@@ -180,8 +195,15 @@ class FlowSolver:
             )
         flow = FLOWS[self.ode_order](LatentObjective(decoder, loss), self.alpha)
         return self.spec.solve(
-            flow, y, z0, tau=self.tau, step_size=self.step_size, tol=self.tol,
-            max_steps=self.max_steps, options=dict(self.options), record=record,
+            flow,
+            y,
+            z0,
+            tau=self.tau,
+            step_size=self.step_size,
+            tol=self.tol,
+            max_steps=self.max_steps,
+            options=dict(self.options),
+            record=record,
         )
 
 
@@ -212,8 +234,14 @@ def make_flow_solver(
         What the solve is for: the solver's ``purpose_options`` for it fill
         in the options not set explicitly.
     """
-    settings = {"ode_order": ode_order, "alpha": alpha, "tau": tau,
-                "step_size": step_size, "tol": tol, "max_steps": max_steps}
+    settings = {
+        "ode_order": ode_order,
+        "alpha": alpha,
+        "tau": tau,
+        "step_size": step_size,
+        "tol": tol,
+        "max_steps": max_steps,
+    }
     options = {} if options is None else dict(options)
     try:
         # Typed, so that 1 and 1.0 (or True) do not share an entry.
@@ -221,8 +249,12 @@ def make_flow_solver(
             solver,
             purpose,
             tuple((name, type(v), v) for name, v in settings.items()),
-            tuple(sorted(((name, type(v), v) for name, v in options.items()),
-                         key=lambda item: repr(item[0]))),
+            tuple(
+                sorted(
+                    ((name, type(v), v) for name, v in options.items()),
+                    key=lambda item: repr(item[0]),
+                )
+            ),
         )
         hash(key)
     except TypeError:  # an unhashable (hence invalid) option: let the checks say so
@@ -305,8 +337,14 @@ def solve(
     SolveResult
     """
     flow_solver = make_flow_solver(
-        solver, options, ode_order=ode_order, alpha=alpha, tau=tau,
-        step_size=step_size, tol=tol, max_steps=max_steps,
+        solver,
+        options,
+        ode_order=ode_order,
+        alpha=alpha,
+        tau=tau,
+        step_size=step_size,
+        tol=tol,
+        max_steps=max_steps,
     )
     return flow_solver.solve(decoder, loss, y, z0, record=record)
 

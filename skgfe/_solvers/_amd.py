@@ -34,7 +34,6 @@ Barzilai, Borwein. Two-point step size gradient methods. IMA J. Numer. Anal. 198
 Nocedal, Wright. Numerical Optimization, 2nd ed., Springer 2006, ch. 7.
 """
 
-
 from typing import NamedTuple
 
 import torch
@@ -198,8 +197,19 @@ def solve_amd(
         live = a.status == RUNNING
         sq_grad = a.grad.square().sum(dim=1)
         if quasi_newton:
-            active = _lbfgs_trial(a, live, sq_grad, objective, alpha, opts, tol,
-                                  max_steps, tau, rows, records if record else None)
+            active = _lbfgs_trial(
+                a,
+                live,
+                sq_grad,
+                objective,
+                alpha,
+                opts,
+                tol,
+                max_steps,
+                tau,
+                rows,
+                records if record else None,
+            )
         else:
             floor = _resolution_floor(a.loss, alpha * sq_grad)
             step = torch.where(live, _trial_step(a, floor, opts, momentum, tau), a.step)
@@ -224,8 +234,9 @@ def solve_amd(
             if opts["step_rule"] == "bb":
                 bb_step = _barzilai_borwein(a, step, z_trial, grad_trial, alpha, opts)
             rel_decrease = relative_decrease(a.loss, loss_trial)
-            moved, restart = _move(a, accept, live, z_trial, loss_trial, grad_trial,
-                                   momentum)
+            moved, restart = _move(
+                a, accept, live, z_trial, loss_trial, grad_trial, momentum
+            )
             next_step = _adapt_step(step, accept, restart, bb_step, opts)
             # Time advances by the step (first order) or by its square root, the
             # time step of the accelerated ODE that Nesterov's method with this
@@ -235,8 +246,18 @@ def solve_amd(
                 t=torch.where(accept, a.t + advance, a.t),
                 step=torch.where(live, next_step, step),
             )
-            active = _set_status(moved, accept, live, floor, next_step, rel_decrease,
-                                 opts, tol, max_steps, tau)
+            active = _set_status(
+                moved,
+                accept,
+                live,
+                floor,
+                next_step,
+                rel_decrease,
+                opts,
+                tol,
+                max_steps,
+                tau,
+            )
 
         trials += 1
         if trials % sync_every == 0:
@@ -254,8 +275,11 @@ def solve_amd(
     )
     if record:
         step_function = (
-            _not_replayable if quasi_newton
-            else _momentum_step(flow) if momentum else _gradient_step(flow)
+            _not_replayable
+            if quasi_newton
+            else _momentum_step(flow)
+            if momentum
+            else _gradient_step(flow)
         )
         trajectory = Trajectory(step_function, records, 2 if momentum else 1)
         result = result._replace(trajectory=trajectory)
@@ -305,14 +329,17 @@ def _lbfgs_trial(
     # Flow time a gradient step of equal first-order decrease would take, per
     # unit of step.
     time_per_step = torch.where(
-        use_pairs, descent / (alpha * sq_grad).clamp_min(torch.finfo(descent.dtype).tiny),
+        use_pairs,
+        descent / (alpha * sq_grad).clamp_min(torch.finfo(descent.dtype).tiny),
         1.0,
     )
     floor = _resolution_floor(a.loss, descent)
     remaining = (tau - a.t).clamp_min(0.0) / time_per_step
-    cap = torch.where(use_pairs, remaining,
-                      torch.minimum(remaining, torch.full_like(remaining,
-                                                               opts["max_step_size"])))
+    cap = torch.where(
+        use_pairs,
+        remaining,
+        torch.minimum(remaining, torch.full_like(remaining, opts["max_step_size"])),
+    )
     step = torch.where(live, torch.minimum(torch.maximum(a.step, floor), cap), a.step)
     z_trial = a.z + step[:, None] * direction
     loss_trial, grad_trial = objective.value_and_grad(z_trial, a.y)
@@ -324,8 +351,9 @@ def _lbfgs_trial(
         & (decrease >= opts["sigma"] * step * descent)
     )
     if records is not None:
-        records.append(StepRecord(rows[accept], (a.z[accept],), {}, a.t[accept],
-                                  a.loss[accept]))
+        records.append(
+            StepRecord(rows[accept], (a.z[accept],), {}, a.t[accept], a.loss[accept])
+        )
     bb_step = None
     if opts["step_rule"] == "bb":
         bb_step = _barzilai_borwein(a, step, z_trial, grad_trial, alpha, opts)
@@ -341,8 +369,9 @@ def _lbfgs_trial(
         # The unit step is the scale of an L-BFGS step.
         scaled=a.scaled | use_pairs,
     )
-    return _set_status(moved, accept, live, floor, next_step, rel_decrease, opts,
-                       tol, max_steps, tau)
+    return _set_status(
+        moved, accept, live, floor, next_step, rel_decrease, opts, tol, max_steps, tau
+    )
 
 
 def _two_loop(a: _Rows, gradient_direction: torch.Tensor) -> torch.Tensor:
@@ -364,8 +393,9 @@ def _two_loop(a: _Rows, gradient_direction: torch.Tensor) -> torch.Tensor:
         q = q - coefficient[:, None] * a.pair_y[:, i]
         coefficients.append(coefficient)
     yy = a.pair_y[:, 0].square().sum(dim=1)
-    gamma = torch.where(held[:, 0], sy[:, 0] / yy.clamp_min(torch.finfo(yy.dtype).tiny),
-                        0.0)
+    gamma = torch.where(
+        held[:, 0], sy[:, 0] / yy.clamp_min(torch.finfo(yy.dtype).tiny), 0.0
+    )
     r = gamma[:, None] * q
     for i in reversed(range(memory)):
         correction = rho[:, i] * (a.pair_y[:, i] * r).sum(dim=1)
@@ -374,7 +404,10 @@ def _two_loop(a: _Rows, gradient_direction: torch.Tensor) -> torch.Tensor:
 
 
 def _add_curvature_pair(
-    moved: _Rows, before: _Rows, accept: torch.Tensor, z_trial: torch.Tensor,
+    moved: _Rows,
+    before: _Rows,
+    accept: torch.Tensor,
+    z_trial: torch.Tensor,
     grad_trial: torch.Tensor,
 ) -> _Rows:
     """Push the accepted move's curvature pair, where it curves upwards enough.
@@ -393,8 +426,9 @@ def _add_curvature_pair(
     return moved._replace(
         pair_s=torch.where(keep[:, None, None], pair_s, before.pair_s),
         pair_y=torch.where(keep[:, None, None], pair_y, before.pair_y),
-        n_pairs=torch.where(keep, (before.n_pairs + 1).clamp_max(memory),
-                            before.n_pairs),
+        n_pairs=torch.where(
+            keep, (before.n_pairs + 1).clamp_max(memory), before.n_pairs
+        ),
     )
 
 
@@ -467,8 +501,11 @@ def _resolution_floor(loss: torch.Tensor, alpha_sq_grad: torch.Tensor) -> torch.
     precision.
     """
     eps = torch.finfo(loss.dtype).eps
-    return _RESOLUTION_ULPS * eps * loss.abs() / alpha_sq_grad.clamp_min(
-        torch.finfo(loss.dtype).tiny
+    return (
+        _RESOLUTION_ULPS
+        * eps
+        * loss.abs()
+        / alpha_sq_grad.clamp_min(torch.finfo(loss.dtype).tiny)
     )
 
 
@@ -501,8 +538,9 @@ def _barzilai_borwein(
     y = grad_trial - a.grad
     sy = (s * y).sum(dim=1)
     fitted = s.square().sum(dim=1) / (alpha * sy).clamp_min(torch.finfo(sy.dtype).tiny)
-    return torch.where(sy > 0, torch.exp2(torch.floor(torch.log2(fitted))),
-                       step * opts["grow"])
+    return torch.where(
+        sy > 0, torch.exp2(torch.floor(torch.log2(fitted))), step * opts["grow"]
+    )
 
 
 def _adapt_step(
@@ -546,9 +584,7 @@ def _set_status(
     status = torch.where(live & stalled, STALLED, status)
     # Relative slack: t reaches tau through a sum of steps, which rounds.
     status = torch.where(live & (a.t >= tau * (1 - 1e-9)), REACHED_TAU, status)
-    status = torch.where(
-        live & accept & (quiet >= opts["patience"]), CONVERGED, status
-    )
+    status = torch.where(live & accept & (quiet >= opts["patience"]), CONVERGED, status)
     return a._replace(scaled=scaled, quiet=quiet, status=status)
 
 

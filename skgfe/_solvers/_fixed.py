@@ -73,8 +73,16 @@ def solve_fixed(
     """Integrate ``flow`` with skgfe's 'euler' or 'rk4'; see :func:`integrate_fixed`."""
     stepper = STEPPERS[method][0]
     result = integrate_fixed(
-        flow, y, z0, stepper, tau=tau, step_size=step_size, tol=tol,
-        max_steps=max_steps, patience=options["patience"], record=record,
+        flow,
+        y,
+        z0,
+        stepper,
+        tau=tau,
+        step_size=step_size,
+        tol=tol,
+        max_steps=max_steps,
+        patience=options["patience"],
+        record=record,
     )
     if record:
         trajectory = result.trajectory._replace(step=_replay_step(flow, stepper))
@@ -119,8 +127,9 @@ def integrate_fixed(
     t_stop = torch.zeros(n, dtype=z0.dtype, device=z0.device)
     n_steps = torch.full((n,), n_steps_max, **long)
     n_fev = torch.ones(n, **long)  # the final evaluation
-    status = torch.full((n,), MAX_STEPS if n_steps_max < n_needed else REACHED_TAU,
-                        **long)
+    status = torch.full(
+        (n,), MAX_STEPS if n_steps_max < n_needed else REACHED_TAU, **long
+    )
 
     # Active set: state components (n_active, n_components), model dtype;
     # rows (n_active,) indexes the batch; the targets travel with the rows.
@@ -144,15 +153,23 @@ def integrate_fixed(
         n_fev[rows] += n_evals
         if previous_loss is not None:
             change = relative_decrease(previous_loss, loss)
-            quiet = count_quiet_steps(quiet, change, torch.ones_like(loss, dtype=bool),
-                                      tol)
+            quiet = count_quiet_steps(
+                quiet, change, torch.ones_like(loss, dtype=bool), tol
+            )
         converged = quiet >= patience
         stop = converged | ~torch.isfinite(loss)
         go = ~stop
         if record and bool(go.any()):
             t_tensor = torch.as_tensor(t, dtype=z0.dtype, device=z0.device)
-            records.append(StepRecord(rows[go], tuple(s[go] for s in state),
-                                      {"t": t, "h": h}, t_tensor, loss[go]))
+            records.append(
+                StepRecord(
+                    rows[go],
+                    tuple(s[go] for s in state),
+                    {"t": t, "h": h},
+                    t_tensor,
+                    loss[go],
+                )
+            )
         if bool(stop.any()):
             done = rows[stop]
             for target, s in zip(final, state):

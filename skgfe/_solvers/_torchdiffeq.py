@@ -26,8 +26,16 @@ from ._fixed import OPTIONS as FIXED_OPTIONS
 from ._fixed import Derivative, integrate_fixed
 
 FIXED_GRID = frozenset(
-    {"euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams",
-     "fixed_adams"}
+    {
+        "euler",
+        "midpoint",
+        "heun2",
+        "heun3",
+        "rk4",
+        "explicit_adams",
+        "implicit_adams",
+        "fixed_adams",
+    }
 )
 # Fixed-grid methods that keep a history of steps (multistep methods).
 MULTISTEP = frozenset({"explicit_adams", "implicit_adams", "fixed_adams"})
@@ -68,15 +76,30 @@ def solve_torchdiffeq(
     """
     if method in FIXED_GRID and method not in MULTISTEP:
         return integrate_fixed(
-            flow, y, z0, _one_step(method), tau=tau, step_size=step_size, tol=tol,
-            max_steps=max_steps, patience=options["patience"],
+            flow,
+            y,
+            z0,
+            _one_step(method),
+            tau=tau,
+            step_size=step_size,
+            tol=tol,
+            max_steps=max_steps,
+            patience=options["patience"],
         )
     if method in MULTISTEP:
         n_needed = max(1, math.ceil(tau / step_size - 1e-9))
         t_end = tau * min(1.0, max_steps / n_needed)
         odeint_options = {"step_size": tau / n_needed}
-        state, n_evals = _odeint(_field(flow, y), flow.initial_state(z0), 0.0,
-                                 t_end, method, tol, tol, odeint_options)
+        state, n_evals = _odeint(
+            _field(flow, y),
+            flow.initial_state(z0),
+            0.0,
+            t_end,
+            method,
+            tol,
+            tol,
+            odeint_options,
+        )
         n_steps = [min(n_needed, max_steps)] * z0.shape[0]
         n_fev = [n_evals] * z0.shape[0]
         capped = n_needed > max_steps
@@ -85,11 +108,21 @@ def solve_torchdiffeq(
         odeint_options = {"max_num_steps": max_steps}
         if options.get("first_step") is not None:
             odeint_options["first_step"] = options["first_step"]
-        states, n_fev = zip(*(
-            _odeint(_field(flow, y[i : i + 1]), flow.initial_state(z0[i : i + 1]),
-                    0.0, tau, method, tol, atol, odeint_options)
-            for i in range(z0.shape[0])
-        ))
+        states, n_fev = zip(
+            *(
+                _odeint(
+                    _field(flow, y[i : i + 1]),
+                    flow.initial_state(z0[i : i + 1]),
+                    0.0,
+                    tau,
+                    method,
+                    tol,
+                    atol,
+                    odeint_options,
+                )
+                for i in range(z0.shape[0])
+            )
+        )
         state = tuple(torch.cat(parts) for parts in zip(*states))
         # torchdiffeq does not report its accepted steps: count evaluations.
         n_steps = n_fev
@@ -160,11 +193,11 @@ def _odeint(
         n_evals += 1
         return derivative(t, s)[0]
 
-    times = torch.tensor([t_start, t_end], dtype=state[0].dtype,
-                         device=state[0].device)
+    times = torch.tensor([t_start, t_end], dtype=state[0].dtype, device=state[0].device)
     try:
-        path = odeint(field, state, times, rtol=rtol, atol=atol, method=method,
-                      options=options)
+        path = odeint(
+            field, state, times, rtol=rtol, atol=atol, method=method, options=options
+        )
     except AssertionError as exc:
         message = str(exc)
         if "max_num_steps" in message:
