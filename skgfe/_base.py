@@ -61,9 +61,13 @@ INFERENCE_BATCH_SIZE = 1024
 _FLOAT_DTYPES = [np.float64, np.float32]
 
 # With n_threads='auto', work on batches of rows x decoder parameters below
-# this runs on one torch thread, above it on every available core (measured in
-# benchmarks/bench_threads.py; see docs/performance.rst).
-AUTO_THREADS_MIN_WORK = 2**24
+# this runs on one torch thread, above it on every available core. On a
+# 2-core machine shared with other processes (benchmarks/bench_threads.py,
+# docs/performance.rst) one thread was faster than two in every case up to
+# the paper's decoder at 1,024 rows (7.2e8): two threads took 0.9-100x as long,
+# from the spin-waits and stalls of a parallel region whose second thread is
+# not scheduled. Only work far beyond that is given more threads.
+AUTO_THREADS_MIN_WORK = 2**30
 
 # Inputs beyond this magnitude are rejected: their squared losses approach
 # float32's range, and a decoder initialised at unit scale cannot fit them.
