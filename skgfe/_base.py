@@ -493,8 +493,6 @@ class BaseDecoderEstimator(
     def _n_features_out(self):
         return self.n_components
 
-    # -------------------------------------------------------------- internals
-
     def _check_training_data(self, X) -> None:
         if self.early_stopping and X.shape[0] < 2:
             raise ValueError(
@@ -916,8 +914,6 @@ class BaseDecoderEstimator(
             output[rows] = result
         return output
 
-    # ----------------------------------------------------------- fitted state
-
     def _export_fitted_state(self) -> dict:
         """The fitted state as plain data, for :func:`skgfe._persistence.save`.
 
@@ -976,8 +972,6 @@ class BaseDecoderEstimator(
         if name == "feature_names_in_":
             return np.asarray(value, dtype=object)
         return value
-
-    # ---------------------------------------------------------------- pickling
 
     def __getstate__(self):
         # A copy: object.__getstate__ returns the instance's own __dict__, and

@@ -7,7 +7,6 @@ its methods (it exports no public list of names).
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import (
     Interval,
-    Options,
     StrOptions,
 )
 from sklearn.utils.validation import validate_data
@@ -16,7 +15,6 @@ from torchdiffeq._impl.odeint import SOLVERS as TORCHDIFFEQ_SOLVERS
 __all__ = [
     "TORCHDIFFEQ_SOLVERS",
     "Interval",
-    "Options",
     "StrOptions",
     "_fit_context",
     "validate_data",

@@ -214,8 +214,6 @@ class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
         """
         return super().score(X, y)
 
-    # -------------------------------------------------------------- internals
-
     def _check_fit_data(self, X, *, pairs, pair_distances, midpoints):
         return check_pair_data(
             X,

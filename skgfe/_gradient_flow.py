@@ -464,8 +464,6 @@ default='elu'
             diagnostics.trajectories = trajectories
         return diagnostics
 
-    # ------------------------------------------------------------------ hooks
-
     def _check_params(self, n_features):
         super()._check_params(n_features)
         self._flow_solver()  # checks solver_options once per fit
@@ -554,8 +552,6 @@ default='elu'
             result.trajectory, X, code_grad, list(self.decoder_.parameters())
         )
         return loss.detach()
-
-    # -------------------------------------------------------------- internals
 
     def _starts(self) -> torch.Tensor:
         """The encoding starts, shape (n_starts, n_components)."""

@@ -171,8 +171,6 @@ class LikelihoodMixin:
                 "scoring='reconstruction' and density_weight=0"
             )
 
-    # ---------------------------------------------------------------- fitting
-
     def _fit_density(self, X_train: torch.Tensor, generator: torch.Generator) -> None:
         """Fit the noise variance and the prior on the training codes (the two-step)."""
         encoded = self._map_batches(self._encode_with_residual, X_train)
@@ -236,8 +234,6 @@ class LikelihoodMixin:
             return logdet_jtj(self.decoder_, codes)
         probes = rademacher_probes(_N_PROBES, codes, generator)
         return logdet_gradient_surrogate(self.decoder_, codes, probes, tol=_CG_TOL)
-
-    # ---------------------------------------------------------------- scoring
 
     def _check_density_fitted(self) -> None:
         if not hasattr(self, "prior_weights_"):

@@ -312,8 +312,6 @@ default='elu'
     def slab_variance_(self):
         return float(self._mmse_denoiser().slab_variance)
 
-    # ------------------------------------------------------------------ hooks
-
     def _check_params(self, n_features):
         super()._check_params(n_features)
         if self.encoder == "random_rotation" and self.n_components > n_features:
@@ -358,8 +356,6 @@ default='elu'
     def _encode_batch(self, X):
         with torch.no_grad():
             return self.encoder_(X)
-
-    # -------------------------------------------------------------- internals
 
     def _trainable_parameters(self):
         return [p for p in super()._trainable_parameters() if p.requires_grad]
