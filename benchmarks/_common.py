@@ -120,15 +120,36 @@ def transform_scaling(model_path, kind, sizes, threads):
     """
     rows = []
     for n in sizes:
-        out = subprocess.run([sys.executable, "-c", _TRANSFORM_CHILD, str(model_path),
-                              kind, str(n), str(threads)], capture_output=True, text=True,
-                             check=True).stdout.split()
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _TRANSFORM_CHILD,
+                str(model_path),
+                kind,
+                str(n),
+                str(threads),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
         seconds, before, after, data_bytes, code_bytes = map(float, out)
-        rows.append({"n": n, "seconds": seconds, "images_per_second": n / seconds,
-                     "peak_rss_mib": after / 1024, "rss_before_mib": before / 1024,
-                     "transform_extra_mib": (after - before) / 1024,
-                     "data_mib": data_bytes / 2**20, "codes_mib": code_bytes / 2**20})
-        print(f"  n={n}: {seconds:.1f} s ({n / seconds:.0f} rows/s), peak RSS "
-              f"{after / 1024:.0f} MiB (+{(after - before) / 1024:.0f} during transform)",
-              flush=True)
+        rows.append(
+            {
+                "n": n,
+                "seconds": seconds,
+                "images_per_second": n / seconds,
+                "peak_rss_mib": after / 1024,
+                "rss_before_mib": before / 1024,
+                "transform_extra_mib": (after - before) / 1024,
+                "data_mib": data_bytes / 2**20,
+                "codes_mib": code_bytes / 2**20,
+            }
+        )
+        print(
+            f"  n={n}: {seconds:.1f} s ({n / seconds:.0f} rows/s), peak RSS "
+            f"{after / 1024:.0f} MiB (+{(after - before) / 1024:.0f} during transform)",
+            flush=True,
+        )
     return rows

@@ -33,7 +33,6 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from _common import machine_info  # noqa: E402
 
 from skgfe import AutoencoderBaseline, GradientFlowEncoder  # noqa: E402
@@ -67,15 +66,19 @@ MODELS = {
 }
 VARIANTS = {
     "gfe_order2": (GradientFlowEncoder, {"ode_order": 2}, "GFE, AMD, order 2"),
-    "gfe_euler": (GradientFlowEncoder, {"solver": "euler", "step_size": 10.0,
-                                        "tau": 500.0}, "GFE, Euler, h=10, tau=500"),
+    "gfe_euler": (
+        GradientFlowEncoder,
+        {"solver": "euler", "step_size": 10.0, "tau": 500.0},
+        "GFE, Euler, h=10, tau=500",
+    ),
     "gfe_full": (GradientFlowEncoder, {"adjoint": "full"}, "GFE, AMD, full adjoint"),
     "gfe_tol": (GradientFlowEncoder, {"flow_tol": 1e-3}, "GFE, AMD, flow_tol=1e-3"),
 }
 
 
-def train_with_checkpoints(model, X_train, checkpoints, X_test, n_common, batch_size,
-                           on_checkpoint):
+def train_with_checkpoints(
+    model, X_train, checkpoints, X_test, n_common, batch_size, on_checkpoint
+):
     """Feed the training stream batch by batch; evaluate at each checkpoint.
 
     ``common_bce`` is the mean over the first ``n_common`` test images, the
@@ -93,14 +96,22 @@ def train_with_checkpoints(model, X_train, checkpoints, X_test, n_common, batch_
         start = time.perf_counter()
         per_image = -model.score_samples(X_test)
         bce = float(per_image.mean())
-        rows.append({"iteration": iteration, "images": iteration * batch_size,
-                     "epoch_percent": 100 * iteration / EPOCH_ITERATIONS,
-                     "train_seconds": seconds, "test_bce": bce,
-                     "common_bce": float(per_image[:n_common].mean()),
-                     "eval_seconds": time.perf_counter() - start})
-        print(f"  it {iteration:5d} ({rows[-1]['epoch_percent']:5.2f} %): test BCE "
-              f"{bce:.4f}  train {seconds:7.1f} s  eval {rows[-1]['eval_seconds']:.1f} s",
-              flush=True)
+        rows.append(
+            {
+                "iteration": iteration,
+                "images": iteration * batch_size,
+                "epoch_percent": 100 * iteration / EPOCH_ITERATIONS,
+                "train_seconds": seconds,
+                "test_bce": bce,
+                "common_bce": float(per_image[:n_common].mean()),
+                "eval_seconds": time.perf_counter() - start,
+            }
+        )
+        print(
+            f"  it {iteration:5d} ({rows[-1]['epoch_percent']:5.2f} %): test BCE "
+            f"{bce:.4f}  train {seconds:7.1f} s  eval {rows[-1]['eval_seconds']:.1f} s",
+            flush=True,
+        )
         on_checkpoint(iteration, model)
     return rows
 
@@ -122,12 +133,16 @@ def plot_curves(results, out, n_common):
         curve = result["curve"]
         bce = [r["common_bce"] for r in curve]
         by_images.plot([r["images"] for r in curve], bce, "o-", label=result["label"])
-        by_time.plot([r["train_seconds"] for r in curve], bce, "o-",
-                     label=result["label"])
+        by_time.plot(
+            [r["train_seconds"] for r in curve], bce, "o-", label=result["label"]
+        )
     ylabel = f"test BCE (first {n_common} test images)"
-    by_images.set(xlabel="training images seen", ylabel=ylabel,
-                  xlim=(0, 1.05 * last_gfe_images),
-                  title="Fashion-MNIST, one pass, batch 8")
+    by_images.set(
+        xlabel="training images seen",
+        ylabel=ylabel,
+        xlim=(0, 1.05 * last_gfe_images),
+        title="Fashion-MNIST, one pass, batch 8",
+    )
     by_time.set(xlabel="training wall time (s)", ylabel=ylabel, xscale="log")
     by_images.legend(fontsize=8)
     fig.tight_layout()
@@ -141,8 +156,9 @@ def plot_reconstructions_at_one_percent(out, test_images, reconstructions):
     plt = _pyplot()
     ax = plot_reconstructions(test_images, reconstructions, (28, 28), n=10)
     ax.set_title("Test reconstructions after 504 training images (1 %)")
-    ax.figure.savefig(out / "data_efficiency_reconstructions.png", dpi=120,
-                      bbox_inches="tight")
+    ax.figure.savefig(
+        out / "data_efficiency_reconstructions.png", dpi=120, bbox_inches="tight"
+    )
     plt.close(ax.figure)
 
 
@@ -160,28 +176,44 @@ def markdown(results, info, args):
         f"every model). Test BCE: mean over {args.n_test} test images "
         f"({args.n_test_variants} for the variants). Wall time: training only.",
         "",
-        "| model | " + " | ".join(f"{c} it ({100 * c / EPOCH_ITERATIONS:.2f} %)"
-                                  for c in results["gfe"]["checkpoints"]) + " |",
+        "| model | "
+        + " | ".join(
+            f"{c} it ({100 * c / EPOCH_ITERATIONS:.2f} %)"
+            for c in results["gfe"]["checkpoints"]
+        )
+        + " |",
         "|---|" + "---:|" * len(results["gfe"]["checkpoints"]),
     ]
     shown = set(results["gfe"]["checkpoints"])
     for result in results.values():
-        cells = " | ".join(f"{r['test_bce']:.4f} ({r['train_seconds']:.0f} s)"
-                           for r in result["curve"] if r["iteration"] in shown)
+        cells = " | ".join(
+            f"{r['test_bce']:.4f} ({r['train_seconds']:.0f} s)"
+            for r in result["curve"]
+            if r["iteration"] in shown
+        )
         lines.append(f"| {result['label']} | {cells} |")
-    further = [f"{r['epoch_percent']:.0f} %: {r['test_bce']:.4f} ({r['train_seconds']:.0f} s)"
-               for r in results["ae"]["curve"] if r["iteration"] not in shown]
+    further = [
+        f"{r['epoch_percent']:.0f} %: {r['test_bce']:.4f} ({r['train_seconds']:.0f} s)"
+        for r in results["ae"]["curve"]
+        if r["iteration"] not in shown
+    ]
     lines += ["", "Cells: test BCE (cumulative training seconds).", ""]
     if further:
-        lines += ["The autoencoder further along the same pass: " + ", ".join(further)
-                  + ".", ""]
-    lines += [f"Same checkpoints, all models on the first {args.n_test_variants} test "
-              "images (the variants' test set):", "",
-              "| model | " + " | ".join(str(c) for c in results["gfe"]["checkpoints"])
-              + " |", "|---|" + "---:|" * len(results["gfe"]["checkpoints"])]
+        lines += [
+            "The autoencoder further along the same pass: " + ", ".join(further) + ".",
+            "",
+        ]
+    lines += [
+        f"Same checkpoints, all models on the first {args.n_test_variants} test "
+        "images (the variants' test set):",
+        "",
+        "| model | " + " | ".join(str(c) for c in results["gfe"]["checkpoints"]) + " |",
+        "|---|" + "---:|" * len(results["gfe"]["checkpoints"]),
+    ]
     for result in results.values():
-        cells = " | ".join(f"{r['common_bce']:.4f}" for r in result["curve"]
-                           if r["iteration"] in shown)
+        cells = " | ".join(
+            f"{r['common_bce']:.4f}" for r in result["curve"] if r["iteration"] in shown
+        )
         lines.append(f"| {result['label']} | {cells} |")
     return "\n".join(lines) + "\n"
 
@@ -195,9 +227,12 @@ def main(argv=None):
     parser.add_argument("--n-test-variants", type=int, default=2000)
     parser.add_argument("--variants", action="store_true")
     parser.add_argument("--full-epoch", action="store_true")
-    parser.add_argument("--only", default=None,
-                        help="comma-separated model keys to (re)run, e.g. gfe_full; the "
-                             "others are kept from OUT/data_efficiency.json")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated model keys to (re)run, e.g. gfe_full; the "
+        "others are kept from OUT/data_efficiency.json",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke test")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -235,17 +270,28 @@ def main(argv=None):
         model_checkpoints = checkpoints
         if key == "ae" and not args.quick:
             model_checkpoints = sorted(set(checkpoints) | set(AE_CHECKPOINTS))
-        curve = train_with_checkpoints(model, X_train, model_checkpoints, test[:n_test],
-                                       args.n_test_variants, PAPER["batch_size"],
-                                       keep_reconstructions)
-        results[key] = {"label": label, "params": {**PAPER, **extra},
-                        "checkpoints": model_checkpoints, "n_test": n_test,
-                        "curve": curve}
+        curve = train_with_checkpoints(
+            model,
+            X_train,
+            model_checkpoints,
+            test[:n_test],
+            args.n_test_variants,
+            PAPER["batch_size"],
+            keep_reconstructions,
+        )
+        results[key] = {
+            "label": label,
+            "params": {**PAPER, **extra},
+            "checkpoints": model_checkpoints,
+            "n_test": n_test,
+            "curve": curve,
+        }
         if key == "gfe":
             model.save(args.out / "data_efficiency_gfe.skgfe")
     info["load_average_end"] = list(os.getloadavg())
     (args.out / "data_efficiency.json").write_text(
-        json.dumps({"machine": info, "results": results}, indent=2))
+        json.dumps({"machine": info, "results": results}, indent=2)
+    )
     (args.out / "data_efficiency.md").write_text(markdown(results, info, args))
     plot_curves(results, args.out, args.n_test_variants)
     if reconstructions:

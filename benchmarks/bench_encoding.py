@@ -35,7 +35,6 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from _common import machine_info, timed, transform_scaling  # noqa: E402
 
 import skgfe  # noqa: E402
@@ -49,32 +48,75 @@ N_COMPONENTS = 20
 FREE_TAU = 1e12
 BCE = LOSSES["bce"][0]
 SWEEPS = {
-    "amd1": [{"solver": "amd", "ode_order": 1, "tol": tol, "tau": FREE_TAU,
-              "step_size": 1.0, "max_steps": 100000}
-             for tol in (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)],
-    "amd2": [{"solver": "amd", "ode_order": 2, "tol": tol, "tau": FREE_TAU,
-              "step_size": 1.0, "max_steps": 100000}
-             for tol in (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)],
-    **{f"{solver}": [{"solver": solver, "ode_order": 1, "tol": 0.0, "step_size": h,
-                      "tau": h * steps, "max_steps": 100000}
-                     for h in (10.0, 30.0, 100.0) for steps in (5, 10, 20, 40, 80, 160, 320)]
-       for solver in ("euler", "rk4")},
+    "amd1": [
+        {
+            "solver": "amd",
+            "ode_order": 1,
+            "tol": tol,
+            "tau": FREE_TAU,
+            "step_size": 1.0,
+            "max_steps": 100000,
+        }
+        for tol in (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
+    ],
+    "amd2": [
+        {
+            "solver": "amd",
+            "ode_order": 2,
+            "tol": tol,
+            "tau": FREE_TAU,
+            "step_size": 1.0,
+            "max_steps": 100000,
+        }
+        for tol in (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
+    ],
+    **{
+        f"{solver}": [
+            {
+                "solver": solver,
+                "ode_order": 1,
+                "tol": 0.0,
+                "step_size": h,
+                "tau": h * steps,
+                "max_steps": 100000,
+            }
+            for h in (10.0, 30.0, 100.0)
+            for steps in (5, 10, 20, 40, 80, 160, 320)
+        ]
+        for solver in ("euler", "rk4")
+    },
 }
 
 
 def encode(decoder, y, setting, options=None):
     z0 = torch.zeros(y.shape[0], N_COMPONENTS, dtype=y.dtype, device=y.device)
-    return solve(decoder, BCE, y, z0, ode_order=setting["ode_order"],
-                 solver=setting["solver"], alpha=1.0, tau=setting["tau"],
-                 step_size=setting["step_size"], tol=setting["tol"],
-                 max_steps=setting["max_steps"], options=options or {})
+    return solve(
+        decoder,
+        BCE,
+        y,
+        z0,
+        ode_order=setting["ode_order"],
+        solver=setting["solver"],
+        alpha=1.0,
+        tau=setting["tau"],
+        step_size=setting["step_size"],
+        tol=setting["tol"],
+        max_steps=setting["max_steps"],
+        options=options or {},
+    )
 
 
 def converged_losses(decoder, y, steps):
     """Per-sample AMD in float64 with no stopping test but the step budget."""
     decoder64 = copy.deepcopy(decoder).double()
-    setting = {"solver": "amd", "ode_order": 1, "tol": 0.0, "tau": FREE_TAU,
-               "step_size": 1.0, "max_steps": steps}
+    setting = {
+        "solver": "amd",
+        "ode_order": 1,
+        "tol": 0.0,
+        "tau": FREE_TAU,
+        "step_size": 1.0,
+        "max_steps": steps,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return encode(decoder64, y.double(), setting).loss.float()
@@ -92,8 +134,13 @@ def cheapest_settings(decoder, y, l_star):
         for setting in settings:
             result = encode(decoder, y, setting)
             l_star = torch.minimum(l_star, result.loss)
-            sweeps[method].append({**setting, "mean_loss": float(result.loss.double().mean()),
-                                   "evals": float(result.n_fev.double().mean())})
+            sweeps[method].append(
+                {
+                    **setting,
+                    "mean_loss": float(result.loss.double().mean()),
+                    "evals": float(result.n_fev.double().mean()),
+                }
+            )
     L_star = float(l_star.double().mean())
     found = {}
     for method, rows in sweeps.items():
@@ -122,20 +169,32 @@ def timing_rows(decoder, test, found, batches, device, repeats):
             n_rows = 16 if batch == 1 else batch
 
             def run(setting=setting, batch=batch, n_rows=n_rows):
-                return [encode(decoder, test[i : i + batch].to(device), setting)
-                        for i in range(0, n_rows, batch)]
+                return [
+                    encode(decoder, test[i : i + batch].to(device), setting)
+                    for i in range(0, n_rows, batch)
+                ]
 
             run()
             times, results = timed(run, device, repeats, 60)
             evals = sum(float(r.n_fev.double().sum()) for r in results) / n_rows
             seconds = statistics.median(times) / n_rows
-            rows.append({"batch": batch, "method": method, "evals_per_sample": evals,
-                         "seconds_per_sample": seconds, "images_per_second": 1 / seconds,
-                         "spread": [min(times) / n_rows, max(times) / n_rows],
-                         "eval_seconds": eval_seconds,
-                         "overhead": seconds / (evals * eval_seconds / batch)})
-            print(f"  batch {batch:5d} {method}: {1 / seconds:8.0f} img/s, "
-                  f"{evals:.1f} evals, overhead {rows[-1]['overhead']:.2f}", flush=True)
+            rows.append(
+                {
+                    "batch": batch,
+                    "method": method,
+                    "evals_per_sample": evals,
+                    "seconds_per_sample": seconds,
+                    "images_per_second": 1 / seconds,
+                    "spread": [min(times) / n_rows, max(times) / n_rows],
+                    "eval_seconds": eval_seconds,
+                    "overhead": seconds / (evals * eval_seconds / batch),
+                }
+            )
+            print(
+                f"  batch {batch:5d} {method}: {1 / seconds:8.0f} img/s, "
+                f"{evals:.1f} evals, overhead {rows[-1]['overhead']:.2f}",
+                flush=True,
+            )
     return rows
 
 
@@ -153,10 +212,20 @@ def training_rows(train, batches, device, n_images):
                 start = time.perf_counter()
                 cls(**params, device=device).fit(X)
             seconds = time.perf_counter() - start
-            rows.append({"model": cls.__name__, "batch": batch, "images": len(X),
-                         "seconds": seconds, "images_per_second": len(X) / seconds,
-                         "seconds_per_50k_epoch": 50000 * seconds / len(X)})
-            print(f"  {cls.__name__} batch {batch}: {len(X) / seconds:.0f} img/s", flush=True)
+            rows.append(
+                {
+                    "model": cls.__name__,
+                    "batch": batch,
+                    "images": len(X),
+                    "seconds": seconds,
+                    "images_per_second": len(X) / seconds,
+                    "seconds_per_50k_epoch": 50000 * seconds / len(X),
+                }
+            )
+            print(
+                f"  {cls.__name__} batch {batch}: {len(X) / seconds:.0f} img/s",
+                flush=True,
+            )
     return rows
 
 
@@ -184,35 +253,58 @@ def markdown(report):
     ]
     for row in a["timing"]:
         s = a["cheapest"][row["method"]]
-        knob = (f"flow_tol={s['tol']:g}" if s["solver"] == "amd"
-                else f"h={s['step_size']:g}, {s['tau'] / s['step_size']:.0f} steps")
+        knob = (
+            f"flow_tol={s['tol']:g}"
+            if s["solver"] == "amd"
+            else f"h={s['step_size']:g}, {s['tau'] / s['step_size']:.0f} steps"
+        )
         lines.append(
             f"| {row['batch']} | {row['method']} | {knob} | {row['evals_per_sample']:.1f} | "
             f"{row['images_per_second']:.0f} | {1e3 * row['seconds_per_sample']:.3g} "
             f"[{1e3 * row['spread'][0]:.3g}, {1e3 * row['spread'][1]:.3g}] | "
-            f"{row['overhead']:.2f} |")
-    lines += ["", "Overhead: encode time / (evaluations x one decoder forward+backward "
-              "at that batch, timed alone).", "", "## c: training", "",
-              "| model | batch | images | img/s | s per 50k-image epoch |",
-              "|---|---:|---:|---:|---:|"]
+            f"{row['overhead']:.2f} |"
+        )
+    lines += [
+        "",
+        "Overhead: encode time / (evaluations x one decoder forward+backward "
+        "at that batch, timed alone).",
+        "",
+        "## c: training",
+        "",
+        "| model | batch | images | img/s | s per 50k-image epoch |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for row in a["training"]:
-        lines.append(f"| {row['model']} | {row['batch']} | {row['images']} | "
-                     f"{row['images_per_second']:.0f} | {row['seconds_per_50k_epoch']:.0f} |")
-    lines += ["", "## d: scaling of transform (default settings, fresh process each)", "",
-              "| n | seconds | img/s | peak RSS MiB | growth during transform MiB | "
-              "data MiB | codes MiB |", "|---:|---:|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {row['model']} | {row['batch']} | {row['images']} | "
+            f"{row['images_per_second']:.0f} | {row['seconds_per_50k_epoch']:.0f} |"
+        )
+    lines += [
+        "",
+        "## d: scaling of transform (default settings, fresh process each)",
+        "",
+        "| n | seconds | img/s | peak RSS MiB | growth during transform MiB | "
+        "data MiB | codes MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in a["scaling"]:
-        lines.append(f"| {row['n']} | {row['seconds']:.1f} | {row['images_per_second']:.0f} "
-                     f"| {row['peak_rss_mib']:.0f} | {row['transform_extra_mib']:.0f} | "
-                     f"{row['data_mib']:.0f} | {row['codes_mib']:.1f} |")
+        lines.append(
+            f"| {row['n']} | {row['seconds']:.1f} | {row['images_per_second']:.0f} "
+            f"| {row['peak_rss_mib']:.0f} | {row['transform_extra_mib']:.0f} | "
+            f"{row['data_mib']:.0f} | {row['codes_mib']:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="default: OUT/data_efficiency_gfe.skgfe")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="default: OUT/data_efficiency_gfe.skgfe",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
@@ -243,24 +335,33 @@ def main(argv=None):
     print("sweeps ...", flush=True)
     found, sweeps, L_star = cheapest_settings(decoder, y, l_star)
     with torch.no_grad():
-        L0 = float(BCE(decoder(torch.zeros(len(y), N_COMPONENTS, device=device)), y).mean())
+        L0 = float(
+            BCE(decoder(torch.zeros(len(y), N_COMPONENTS, device=device)), y).mean()
+        )
     batches = [int(b) for b in args.batches.split(",")]
     report = {
         "machine": info,
         "decoder_training": "the data-efficiency run (440 iterations at batch 8, "
-                            "3,520 images)",
-        "n_reference": args.n_reference, "L_star": L_star, "L0": L0,
-        "cheapest": found, "sweeps": sweeps,
+        "3,520 images)",
+        "n_reference": args.n_reference,
+        "L_star": L_star,
+        "L0": L0,
+        "cheapest": found,
+        "sweeps": sweeps,
     }
     print("timing ...", flush=True)
     report["timing"] = timing_rows(decoder, test, found, batches, device, args.repeats)
     print("training ...", flush=True)
-    report["training"] = training_rows(train, [int(b) for b in args.train_batches.split(",")],
-                                       args.device, args.train_images)
+    report["training"] = training_rows(
+        train,
+        [int(b) for b in args.train_batches.split(",")],
+        args.device,
+        args.train_images,
+    )
     print("scaling ...", flush=True)
-    report["scaling"] = transform_scaling(model_path, "fmnist",
-                                          [int(n) for n in args.sizes.split(",")],
-                                          args.threads)
+    report["scaling"] = transform_scaling(
+        model_path, "fmnist", [int(n) for n in args.sizes.split(",")], args.threads
+    )
     info["load_average_end"] = list(os.getloadavg())
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "encoding.json").write_text(json.dumps(report, indent=2))

@@ -72,15 +72,23 @@ AUTOENCODERS = {
     "autoencoder + local pair loss": (PAIR_LOSS, True),
     UNROLLING: ({**PAIR_LOSS, "geodesic_sources": 20}, True),
     "autoencoder + distortion + geodesic pairs (no bending)": (
-        {"distortion_weight": 10.0, "geodesic_sources": 20}, True),
+        {"distortion_weight": 10.0, "geodesic_sources": 20},
+        True,
+    ),
     "autoencoder + distortion + geodesic pairs on the kNN graph (no given pairs)": (
-        {"distortion_weight": 10.0, "geodesic_sources": 20}, False),
+        {"distortion_weight": 10.0, "geodesic_sources": 20},
+        False,
+    ),
 }
 
 
 def swiss_roll(args, seed):
-    roll = make_swiss_roll(n_samples=args.n_samples, n_pairs=args.n_pairs,
-                           epsilon=args.epsilon, random_state=seed)
+    roll = make_swiss_roll(
+        n_samples=args.n_samples,
+        n_pairs=args.n_pairs,
+        epsilon=args.epsilon,
+        random_state=seed,
+    )
     for key in ("data", "midpoints", "pair_distances"):
         roll[key] = roll[key] / SCALE
     return roll
@@ -92,7 +100,8 @@ def scores(roll, codes, midpoint_codes, decoder):
         "distortion": distortion_score(codes, roll.pairs, roll.pair_distances),
         "bending": bending_score(codes, roll.pairs, midpoint_codes),
         "interpolation": (
-            None if decoder is None
+            None
+            if decoder is None
             else interpolation_error(codes, roll.pairs, roll.midpoints, decoder)
         ),
     }
@@ -113,26 +122,41 @@ def fit_models(args, seed):
         fit()
         seconds = time.perf_counter() - start
         codes = transform(X)
-        results[name] = {**scores(roll, codes, transform(roll.midpoints), decoder),
-                         "seconds": seconds, "codes": codes}
-        print(f"[seed {seed}] {name}: Procrustes {results[name]['procrustes']:.4f}, "
-              f"bending {results[name]['bending']:.4f} ({seconds:.1f} s)", flush=True)
+        results[name] = {
+            **scores(roll, codes, transform(roll.midpoints), decoder),
+            "seconds": seconds,
+            "codes": codes,
+        }
+        print(
+            f"[seed {seed}] {name}: Procrustes {results[name]['procrustes']:.4f}, "
+            f"bending {results[name]['bending']:.4f} ({seconds:.1f} s)",
+            flush=True,
+        )
 
     pca = PCA(n_components=2)
     record("PCA", lambda: pca.fit(X), pca.transform, pca)
     isomap = Isomap(n_neighbors=10, n_components=2)
     record("Isomap (10 neighbours)", lambda: isomap.fit(X), isomap.transform, None)
-    pairs = {"pairs": roll.pairs, "pair_distances": roll.pair_distances,
-             "midpoints": roll.midpoints}
+    pairs = {
+        "pairs": roll.pairs,
+        "pair_distances": roll.pair_distances,
+        "midpoints": roll.midpoints,
+    }
     for name, (params, given_pairs) in AUTOENCODERS.items():
         model = AutoencoderBaseline(
-            n_components=2, hidden_layer_sizes=(64, 64), max_iter=args.epochs,
-            batch_size=64, n_iter_no_change=args.epochs, device=args.device,
-            random_state=seed, **params,
+            n_components=2,
+            hidden_layer_sizes=(64, 64),
+            max_iter=args.epochs,
+            batch_size=64,
+            n_iter_no_change=args.epochs,
+            device=args.device,
+            random_state=seed,
+            **params,
         )
         fit_params = pairs if given_pairs else {}
-        record(name, functools.partial(model.fit, X, **fit_params),
-               model.transform, model)
+        record(
+            name, functools.partial(model.fit, X, **fit_params), model.transform, model
+        )
         if name == UNROLLING:
             unrolling = model
     return roll, results, unrolling
@@ -149,13 +173,21 @@ def flows_with_the_unrolling_decoder(args, roll, autoencoder):
     """
     X = roll.data
     target = autoencoder.transform(X)
-    gfe = GradientFlowEncoder(n_components=2, hidden_layer_sizes=(64, 64), max_iter=1,
-                              device=args.device, random_state=0).fit(X[:64])
+    gfe = GradientFlowEncoder(
+        n_components=2,
+        hidden_layer_sizes=(64, 64),
+        max_iter=1,
+        device=args.device,
+        random_state=0,
+    ).fit(X[:64])
     gfe.decoder_.load_state_dict(autoencoder.decoder_.state_dict())
     results = {"reconstruction_mse_autoencoder": float(-autoencoder.score(X))}
     for n_starts in (1, 2, 4):
-        starts = (np.zeros((1, 2)) if n_starts == 1 else
-                  KMeans(n_starts, n_init=3, random_state=0).fit(target).cluster_centers_)
+        starts = (
+            np.zeros((1, 2))
+            if n_starts == 1
+            else KMeans(n_starts, n_init=3, random_state=0).fit(target).cluster_centers_
+        )
         gfe.set_params(z0=starts)
         start = time.perf_counter()
         flow_codes = gfe.transform(X)
@@ -167,7 +199,10 @@ def flows_with_the_unrolling_decoder(args, roll, autoencoder):
             "reconstruction_mse_flow_codes": float(-gfe.score(X)),
             "transform_seconds": seconds,
         }
-        print(f"[flows, {n_starts} start(s)] {results[f'{n_starts} start(s)']}", flush=True)
+        print(
+            f"[flows, {n_starts} start(s)] {results[f'{n_starts} start(s)']}",
+            flush=True,
+        )
     return results
 
 
@@ -184,23 +219,39 @@ def regularised_gfe(args, roll):
     settings = {
         "z0 = 0": ({}, args.gfe_epochs),
         "4 starts, train_z0='z0'": (
-            {"z0": LINE_OF_STARTS, "train_z0": "z0"}, max(1, args.gfe_epochs // 3)),
+            {"z0": LINE_OF_STARTS, "train_z0": "z0"},
+            max(1, args.gfe_epochs // 3),
+        ),
     }
     results = {}
     for name, (params, epochs) in settings.items():
         gfe = GradientFlowEncoder(
-            n_components=2, hidden_layer_sizes=(64, 64), max_iter=epochs, batch_size=64,
-            n_iter_no_change=epochs, device=args.device, random_state=args.seeds[0],
-            **PAIR_LOSS, geodesic_sources=20, **params,
+            n_components=2,
+            hidden_layer_sizes=(64, 64),
+            max_iter=epochs,
+            batch_size=64,
+            n_iter_no_change=epochs,
+            device=args.device,
+            random_state=args.seeds[0],
+            **PAIR_LOSS,
+            geodesic_sources=20,
+            **params,
         )
         start = time.perf_counter()
-        gfe.fit(roll.data, pairs=roll.pairs, pair_distances=roll.pair_distances,
-                midpoints=roll.midpoints)
+        gfe.fit(
+            roll.data,
+            pairs=roll.pairs,
+            pair_distances=roll.pair_distances,
+            midpoints=roll.midpoints,
+        )
         seconds = time.perf_counter() - start
         codes = gfe.transform(roll.data)
-        results[name] = {**scores(roll, codes, gfe.transform(roll.midpoints), gfe),
-                         "reconstruction_mse": float(-gfe.score(roll.data)),
-                         "seconds": seconds, "epochs": epochs}
+        results[name] = {
+            **scores(roll, codes, gfe.transform(roll.midpoints), gfe),
+            "reconstruction_mse": float(-gfe.score(roll.data)),
+            "seconds": seconds,
+            "epochs": epochs,
+        }
         print(f"[gfe, {name}] {results[name]}", flush=True)
     return results
 
@@ -214,9 +265,13 @@ def summarise(per_seed):
         for key in ("procrustes", "distortion", "bending", "interpolation", "seconds"):
             values = [run[name][key] for run in per_seed if run[name][key] is not None]
             summary[name][key] = (
-                None if not values else
-                {"median": float(np.median(values)), "min": float(np.min(values)),
-                 "max": float(np.max(values))}
+                None
+                if not values
+                else {
+                    "median": float(np.median(values)),
+                    "min": float(np.min(values)),
+                    "max": float(np.max(values)),
+                }
             )
     return summary
 
@@ -229,9 +284,13 @@ def plot(roll, results, path):
 
     names = list(results)
     fig, axes = plt.subplots(1, len(names) + 1, figsize=(2.6 * (len(names) + 1), 3.2))
-    panels = [("true unrolling", roll.coordinates)] + [(n, results[n]["codes"]) for n in names]
+    panels = [("true unrolling", roll.coordinates)] + [
+        (n, results[n]["codes"]) for n in names
+    ]
     for ax, (name, codes) in zip(axes, panels):
-        ax.scatter(codes[:, 0], codes[:, 1], c=roll.coordinates[:, 0], s=2, cmap="viridis")
+        ax.scatter(
+            codes[:, 0], codes[:, 1], c=roll.coordinates[:, 0], s=2, cmap="viridis"
+        )
         ax.set_title(name.replace(" + ", "\n+ ").replace(" (", "\n("), fontsize=6)
         ax.set_aspect("equal", adjustable="datalim")
         ax.set_xticks([])
@@ -246,8 +305,10 @@ def markdown(args, info, summary, flows, gfe):
     def cell(stat, digits=3):
         if stat is None:
             return "-"
-        return (f"{stat['median']:.{digits}f} ({stat['min']:.{digits}f}-"
-                f"{stat['max']:.{digits}f})")
+        return (
+            f"{stat['median']:.{digits}f} ({stat['min']:.{digits}f}-"
+            f"{stat['max']:.{digits}f})"
+        )
 
     lines = [
         "# Geometry of the codes: the Swiss roll",
@@ -324,8 +385,12 @@ def main(argv=None):
     parser.add_argument("--n-pairs", type=int, default=6000)
     parser.add_argument("--epsilon", type=float, default=3.0)
     parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--gfe-epochs", type=int, default=60,
-                        help="epochs of the regularised GradientFlowEncoder (0: skip)")
+    parser.add_argument(
+        "--gfe-epochs",
+        type=int,
+        default=60,
+        help="epochs of the regularised GradientFlowEncoder (0: skip)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.n_samples, args.n_pairs, args.epochs = [0], 300, 400, 3
@@ -354,12 +419,26 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "geometry_quick" if args.quick else "geometry"
-    runs = [{model: {k: v for k, v in scores.items() if k != "codes"}
-             for model, scores in results.items()} for results in per_seed]
-    (out / f"{name}.json").write_text(json.dumps(
-        {"machine": info, "settings": vars(args), "summary": summary,
-         "gfe_flows_with_the_unrolling_decoder": flows, "gfe_with_pair_loss": gfe,
-         "runs": dict(zip(map(str, args.seeds), runs))}, indent=2))
+    runs = [
+        {
+            model: {k: v for k, v in scores.items() if k != "codes"}
+            for model, scores in results.items()
+        }
+        for results in per_seed
+    ]
+    (out / f"{name}.json").write_text(
+        json.dumps(
+            {
+                "machine": info,
+                "settings": vars(args),
+                "summary": summary,
+                "gfe_flows_with_the_unrolling_decoder": flows,
+                "gfe_with_pair_loss": gfe,
+                "runs": dict(zip(map(str, args.seeds), runs)),
+            },
+            indent=2,
+        )
+    )
     (out / f"{name}.md").write_text(markdown(args, info, summary, flows, gfe))
     if not args.quick:
         plot(first_roll, first_results, out / "geometry_swiss_roll.png")

@@ -22,14 +22,17 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from _common import machine_info, transform_scaling  # noqa: E402
 
 from skgfe import AutoencoderBaseline, GradientFlowEncoder  # noqa: E402
 
 N_FEATURES = 64
-MODEL = {"n_components": 8, "hidden_layer_sizes": (64,), "max_iter": 5,
-         "random_state": 0}
+MODEL = {
+    "n_components": 8,
+    "hidden_layer_sizes": (64,),
+    "max_iter": 5,
+    "random_state": 0,
+}
 
 
 def fitted_models(folder):
@@ -63,10 +66,12 @@ def markdown(report):
     ]
     for name, rows in report["results"].items():
         for r in rows:
-            lines.append(f"| {name} | {r['n']:,} | {r['seconds']:.1f} | "
-                         f"{r['images_per_second']:.0f} | {r['data_mib']:.0f} | "
-                         f"{r['codes_mib']:.1f} | {r['peak_rss_mib']:.0f} | "
-                         f"{r['transform_extra_mib']:.0f} |")
+            lines.append(
+                f"| {name} | {r['n']:,} | {r['seconds']:.1f} | "
+                f"{r['images_per_second']:.0f} | {r['data_mib']:.0f} | "
+                f"{r['codes_mib']:.1f} | {r['peak_rss_mib']:.0f} | "
+                f"{r['transform_extra_mib']:.0f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -75,22 +80,28 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--gfe-sizes", default="10000,100000,1000000",
-                        help="GFE solves a flow per row: 1e6 rows took about 3 minutes "
-                             "on 2 CPU cores")
+    parser.add_argument(
+        "--gfe-sizes",
+        default="10000,100000,1000000",
+        help="GFE solves a flow per row: 1e6 rows took about 3 minutes on 2 CPU cores",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="smoke test")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     sizes = {"AutoencoderBaseline": args.sizes, "GradientFlowEncoder": args.gfe_sizes}
-    sizes = {name: [1000, 2000] if args.quick else [int(n) for n in spec.split(",")]
-             for name, spec in sizes.items()}
+    sizes = {
+        name: [1000, 2000] if args.quick else [int(n) for n in spec.split(",")]
+        for name, spec in sizes.items()
+    }
     info = machine_info(args)
     with tempfile.TemporaryDirectory() as folder:
         results = {}
         for name, path in fitted_models(folder).items():
             print(name, flush=True)
-            results[name] = transform_scaling(path, "gaussian", sizes[name], args.threads)
+            results[name] = transform_scaling(
+                path, "gaussian", sizes[name], args.threads
+            )
     info["load_average_end"] = list(os.getloadavg())
     report = {"machine": info, "results": results}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -57,21 +57,39 @@ def sanity(args):
     X = make_sparse_gaussian(args.n_train, d, 1.0, random_state=0)
     X_test = make_sparse_gaussian(args.n_test, d, 1.0, random_state=1)
     pca = PCA(k).fit(X)
-    pca_mse = float(np.mean((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2))
-    common = {"hidden_layer_sizes": (), "learning_rate_init": 1e-2,
-              "device": args.device, "random_state": 0}
+    pca_mse = float(
+        np.mean((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2)
+    )
+    common = {
+        "hidden_layer_sizes": (),
+        "learning_rate_init": 1e-2,
+        "device": args.device,
+        "random_state": 0,
+    }
     models = {
-        "AutoencoderBaseline": AutoencoderBaseline(k, max_iter=args.ae_epochs, **common),
-        "GradientFlowEncoder": GradientFlowEncoder(k, max_iter=args.gfe_epochs, **common),
+        "AutoencoderBaseline": AutoencoderBaseline(
+            k, max_iter=args.ae_epochs, **common
+        ),
+        "GradientFlowEncoder": GradientFlowEncoder(
+            k, max_iter=args.gfe_epochs, **common
+        ),
     }
     rows = [{"model": "PCA (fitted)", "mse": pca_mse, "epochs": None, "seconds": None}]
     for name, model in models.items():
         start = time.perf_counter()
         model.fit(X)
-        rows.append({"model": name, "mse": held_out_mse(model, X_test),
-                     "epochs": model.n_iter_, "seconds": time.perf_counter() - start})
-        print(f"[sanity] {name}: {rows[-1]['mse']:.4f} (PCA value {1 - k / d:.4f})",
-              flush=True)
+        rows.append(
+            {
+                "model": name,
+                "mse": held_out_mse(model, X_test),
+                "epochs": model.n_iter_,
+                "seconds": time.perf_counter() - start,
+            }
+        )
+        print(
+            f"[sanity] {name}: {rows[-1]['mse']:.4f} (PCA value {1 - k / d:.4f})",
+            flush=True,
+        )
     return {"n_features": d, "n_components": k, "pca_value": 1 - k / d, "rows": rows}
 
 
@@ -87,20 +105,35 @@ def rate_curves(args):
             for decoder in ("linear", "linear+denoiser"):
                 if decoder == "linear+denoiser" and sparsity == 1.0:
                     continue  # the MMSE denoiser of Gaussian data is the linear decoder
-                model = OneBitAutoencoder(n_bits, encoder="tight_frame", decoder=decoder,
-                                          device=args.device, random_state=0)
+                model = OneBitAutoencoder(
+                    n_bits,
+                    encoder="tight_frame",
+                    decoder=decoder,
+                    device=args.device,
+                    random_state=0,
+                )
                 start = time.perf_counter()
                 model.fit(X)
-                rows.append({
-                    "sparsity": sparsity, "rate": n_bits / d, "decoder": decoder,
-                    "mse": held_out_mse(model, X_test),
-                    "gaussian_value": gaussian_1bit_mse(n_bits / d),
-                    "seconds": time.perf_counter() - start,
-                })
-            print(f"[rates] p={sparsity} r={rate}: " + ", ".join(
-                f"{r['decoder']} {r['mse']:.4f}" for r in rows[-2:]
-                if r["rate"] == n_bits / d and r["sparsity"] == sparsity
-            ) + f" (Gaussian value {gaussian_1bit_mse(n_bits / d):.4f})", flush=True)
+                rows.append(
+                    {
+                        "sparsity": sparsity,
+                        "rate": n_bits / d,
+                        "decoder": decoder,
+                        "mse": held_out_mse(model, X_test),
+                        "gaussian_value": gaussian_1bit_mse(n_bits / d),
+                        "seconds": time.perf_counter() - start,
+                    }
+                )
+            print(
+                f"[rates] p={sparsity} r={rate}: "
+                + ", ".join(
+                    f"{r['decoder']} {r['mse']:.4f}"
+                    for r in rows[-2:]
+                    if r["rate"] == n_bits / d and r["sparsity"] == sparsity
+                )
+                + f" (Gaussian value {gaussian_1bit_mse(n_bits / d):.4f})",
+                flush=True,
+            )
     return {"n_features": d, "n_train": args.n_train, "rows": rows}
 
 
@@ -111,31 +144,57 @@ def training(args):
     for data_sparsity in (1.0, sparsity):
         X = make_sparse_gaussian(args.n_train, d, data_sparsity, random_state=0)
         X_test = make_sparse_gaussian(args.n_test, d, data_sparsity, random_state=1)
-        for decoder, denoiser in [("linear", "mmse"), ("linear+denoiser", "mmse"),
-                                  ("linear+denoiser", "learned")]:
+        for decoder, denoiser in [
+            ("linear", "mmse"),
+            ("linear+denoiser", "mmse"),
+            ("linear+denoiser", "learned"),
+        ]:
             if decoder != "linear" and data_sparsity == 1.0:
                 continue
             for encoder in ("learned", "random_rotation"):
-                model = OneBitAutoencoder(d, encoder=encoder, decoder=decoder,
-                                          denoiser=denoiser, max_iter=args.train_epochs,
-                                          device=args.device, random_state=0)
+                model = OneBitAutoencoder(
+                    d,
+                    encoder=encoder,
+                    decoder=decoder,
+                    denoiser=denoiser,
+                    max_iter=args.train_epochs,
+                    device=args.device,
+                    random_state=0,
+                )
                 start = time.perf_counter()
                 model.fit(X)
-                rows.append({
-                    "sparsity": data_sparsity, "encoder": encoder,
-                    "decoder": decoder if decoder == "linear" else f"{decoder} ({denoiser})",
-                    "mse": held_out_mse(model, X_test), "train_mse": model.loss_curve_[-1],
-                    "epochs": model.n_iter_, "seconds": time.perf_counter() - start,
-                })
-                print(f"[training] p={data_sparsity} {encoder} {rows[-1]['decoder']}: "
-                      f"{rows[-1]['mse']:.4f}", flush=True)
-    return {"n_features": d, "rate": 1.0, "gaussian_value": gaussian_1bit_mse(1.0),
-            "rows": rows}
+                rows.append(
+                    {
+                        "sparsity": data_sparsity,
+                        "encoder": encoder,
+                        "decoder": decoder
+                        if decoder == "linear"
+                        else f"{decoder} ({denoiser})",
+                        "mse": held_out_mse(model, X_test),
+                        "train_mse": model.loss_curve_[-1],
+                        "epochs": model.n_iter_,
+                        "seconds": time.perf_counter() - start,
+                    }
+                )
+                print(
+                    f"[training] p={data_sparsity} {encoder} {rows[-1]['decoder']}: "
+                    f"{rows[-1]['mse']:.4f}",
+                    flush=True,
+                )
+    return {
+        "n_features": d,
+        "rate": 1.0,
+        "gaussian_value": gaussian_1bit_mse(1.0),
+        "rows": rows,
+    }
 
 
 def markdown(results, info, args):
-    sanity_result, curves, train = (results["sanity"], results["rate_curves"],
-                                    results["training"])
+    sanity_result, curves, train = (
+        results["sanity"],
+        results["rate_curves"],
+        results["training"],
+    )
     lines = [
         "# 1-bit codes on sparse data",
         "",
@@ -149,8 +208,10 @@ def markdown(results, info, args):
         "",
         "## Sanity: real latents on isotropic Gaussian data",
         "",
-        (f"d = {sanity_result['n_features']}, k = {sanity_result['n_components']}: "
-         f"the PCA value 1 - k/d is {sanity_result['pca_value']:.4f}. Linear decoders."),
+        (
+            f"d = {sanity_result['n_features']}, k = {sanity_result['n_components']}: "
+            f"the PCA value 1 - k/d is {sanity_result['pca_value']:.4f}. Linear decoders."
+        ),
         "",
         "| model | held-out MSE | epochs | seconds |",
         "|---|---|---|---|",
@@ -163,9 +224,11 @@ def markdown(results, info, args):
         "",
         f"## MSE against rate, fixed frames (d = {curves['n_features']})",
         "",
-        ("Random tight frame encoder (a random rotation for r <= 1); the decoders are "
-         "set in closed form from the training data, without gradient steps. The "
-         "Gaussian value is `gaussian_1bit_mse(r)`."),
+        (
+            "Random tight frame encoder (a random rotation for r <= 1); the decoders are "
+            "set in closed form from the training data, without gradient steps. The "
+            "Gaussian value is `gaussian_1bit_mse(r)`."
+        ),
         "",
         "| sparsity | rate | Gaussian value | linear | linear + MMSE denoiser |",
         "|---|---|---|---|---|",
@@ -178,7 +241,8 @@ def markdown(results, info, args):
         lines.append(
             f"| {sparsity} | {rate:.2f} | {by_decoder['linear']['gaussian_value']:.4f} | "
             f"{by_decoder['linear']['mse']:.4f} | "
-            + ("-" if denoised is None else f"{denoised['mse']:.4f}") + " |"
+            + ("-" if denoised is None else f"{denoised['mse']:.4f}")
+            + " |"
         )
     gaps = {}
     for row in curves["rows"]:
@@ -188,14 +252,17 @@ def markdown(results, info, args):
     lines += [
         "",
         "Largest distance of the linear decoder's error from the Gaussian value, over "
-        "the rates: " + ", ".join(f"{gap:.4f} at p = {p}" for p, gap in gaps.items())
+        "the rates: "
+        + ", ".join(f"{gap:.4f} at p = {p}" for p, gap in gaps.items())
         + ".",
         "",
         f"## Learned encoders (d = {train['n_features']}, r = 1)",
         "",
-        (f"Straight-through training, {args.train_epochs} epochs at most; a random "
-         f"rotation with the same decoder for comparison. Gaussian value "
-         f"{train['gaussian_value']:.4f}."),
+        (
+            f"Straight-through training, {args.train_epochs} epochs at most; a random "
+            f"rotation with the same decoder for comparison. Gaussian value "
+            f"{train['gaussian_value']:.4f}."
+        ),
         "",
         "| sparsity | encoder | decoder | held-out MSE | training MSE | epochs | seconds |",
         "|---|---|---|---|---|---|---|",
@@ -208,11 +275,13 @@ def markdown(results, info, args):
         )
     lines += [
         "",
-        ("The bits drop the norm of x, which varies between samples by about "
-         "sqrt((3/p - 1)/d) in relative terms, so at a small d sparse data can lose "
-         "more than Gaussian data with a linear decoder; compare the linear rows at "
-         f"p = 1 and p = {train['rows'][-1]['sparsity']} here with the table above "
-         f"(d = {curves['n_features']})."),
+        (
+            "The bits drop the norm of x, which varies between samples by about "
+            "sqrt((3/p - 1)/d) in relative terms, so at a small d sparse data can lose "
+            "more than Gaussian data with a linear decoder; compare the linear rows at "
+            f"p = 1 and p = {train['rows'][-1]['sparsity']} here with the table above "
+            f"(d = {curves['n_features']})."
+        ),
         "",
     ]
     return "\n".join(lines)
@@ -251,8 +320,11 @@ def main(argv=None):
     with warnings.catch_warnings():
         # Short runs end at max_iter by design; the epochs are reported.
         warnings.simplefilter("ignore")
-        results = {"sanity": sanity(args), "rate_curves": rate_curves(args),
-                   "training": training(args)}
+        results = {
+            "sanity": sanity(args),
+            "rate_curves": rate_curves(args),
+            "training": training(args),
+        }
     info["load_average_end"] = list(os.getloadavg())
     info["total_seconds"] = time.perf_counter() - start
 
@@ -260,7 +332,9 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     name = "one_bit_quick" if args.quick else "one_bit"
     payload = {"machine": info, "args": vars(args), "results": results}
-    (out / f"{name}.json").write_text(json.dumps(payload, indent=1, default=float) + "\n")
+    (out / f"{name}.json").write_text(
+        json.dumps(payload, indent=1, default=float) + "\n"
+    )
     md = markdown(results, info, args)
     (out / f"{name}.md").write_text(md)
     print()

@@ -34,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine_info  # noqa: E402
 
 import skgfe._base  # noqa: E402
-from skgfe import GradientFlowEncoder  # noqa: E402
 from skgfe._flows import LatentObjective  # noqa: E402
 from skgfe._losses import LOSSES  # noqa: E402
 from skgfe.decoders import make_mlp  # noqa: E402
@@ -88,7 +87,10 @@ def run_demo(n_threads, timeout):
     try:
         out = subprocess.run(
             [sys.executable, "-m", "skgfe", "demo", "--n-threads", str(n_threads)],
-            capture_output=True, text=True, timeout=timeout, check=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
         ).stdout
     except subprocess.TimeoutExpired:
         return {"gfe_fit_s": None, "command_s": None, "timed_out_after_s": timeout}
@@ -119,9 +121,13 @@ print(time.perf_counter() - start)
 
 def run_fmnist(n_threads, timeout):
     try:
-        out = subprocess.run([sys.executable, "-c", _FMNIST_CHILD, str(n_threads)],
-                             capture_output=True, text=True, timeout=timeout,
-                             check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", _FMNIST_CHILD, str(n_threads)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        ).stdout
     except subprocess.TimeoutExpired:
         return {"fit_s": None, "timed_out_after_s": timeout}
     return {"fit_s": float(out.split()[-1])}
@@ -135,16 +141,19 @@ def measure_passes(min_seconds):
                 cell = {"decoder": name, "rows": rows, "condition": cond}
                 with condition(cond):
                     for threads in THREADS:
-                        seconds, n_parameters = pass_seconds(spec, rows, threads,
-                                                             min_seconds)
+                        seconds, n_parameters = pass_seconds(
+                            spec, rows, threads, min_seconds
+                        )
                         cell[f"ms_{threads}_threads"] = seconds * 1e3
                 cell["work"] = rows * n_parameters
                 cell["speedup_2_over_1"] = cell["ms_1_threads"] / cell["ms_2_threads"]
                 rows_out.append(cell)
-                print(f"  {name:26s} rows={rows:5d} {cond:4s}: 1 thread "
-                      f"{cell['ms_1_threads']:.3f} ms, 2 threads "
-                      f"{cell['ms_2_threads']:.3f} ms (x{cell['speedup_2_over_1']:.2f})",
-                      flush=True)
+                print(
+                    f"  {name:26s} rows={rows:5d} {cond:4s}: 1 thread "
+                    f"{cell['ms_1_threads']:.3f} ms, 2 threads "
+                    f"{cell['ms_2_threads']:.3f} ms (x{cell['speedup_2_over_1']:.2f})",
+                    flush=True,
+                )
     torch.set_num_threads(1)
     return rows_out
 
@@ -155,42 +164,67 @@ def measure_runs(function, settings, timeout):
         with condition(cond):
             for n_threads in settings:
                 load = os.getloadavg()[0]
-                result = {"condition": cond, "n_threads": n_threads,
-                          "load_average_1min": load, **function(n_threads, timeout)}
+                result = {
+                    "condition": cond,
+                    "n_threads": n_threads,
+                    "load_average_1min": load,
+                    **function(n_threads, timeout),
+                }
                 results.append(result)
                 print(f"  {cond:4s} n_threads={n_threads}: {result}", flush=True)
     return results
 
 
 def write_markdown(results, path):
-    lines = ["# Torch threads", "", f"Machine: {results['machine']['cpu_model']}, "
-             f"{results['machine']['n_cpus']} CPUs, torch "
-             f"{results['machine']['torch']}; OMP_WAIT_POLICY unset; "
-             f"AUTO_THREADS_MIN_WORK = {results['auto_threads_min_work']:.3g}.", "",
-             "## One decoder pass (forward+backward in z), median ms", "",
-             "| decoder | rows | work (rows x params) | condition | 1 thread | "
-             "2 threads | 2 over 1 |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Torch threads",
+        "",
+        f"Machine: {results['machine']['cpu_model']}, "
+        f"{results['machine']['n_cpus']} CPUs, torch "
+        f"{results['machine']['torch']}; OMP_WAIT_POLICY unset; "
+        f"AUTO_THREADS_MIN_WORK = {results['auto_threads_min_work']:.3g}.",
+        "",
+        "## One decoder pass (forward+backward in z), median ms",
+        "",
+        "| decoder | rows | work (rows x params) | condition | 1 thread | "
+        "2 threads | 2 over 1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for cell in results["passes"]:
-        lines.append(f"| {cell['decoder']} | {cell['rows']} | {cell['work']:.3g} | "
-                     f"{cell['condition']} | {cell['ms_1_threads']:.3f} | "
-                     f"{cell['ms_2_threads']:.3f} | {cell['speedup_2_over_1']:.2f} |")
+        lines.append(
+            f"| {cell['decoder']} | {cell['rows']} | {cell['work']:.3g} | "
+            f"{cell['condition']} | {cell['ms_1_threads']:.3f} | "
+            f"{cell['ms_2_threads']:.3f} | {cell['speedup_2_over_1']:.2f} |"
+        )
 
     def seconds(value):
         return "timed out" if value is None else f"{value:.1f}"
 
-    lines += ["", "## README demo (`python -m skgfe demo --n-threads N`)", "",
-              "| condition | n_threads | GFE fit s | command s | load (1 min) |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## README demo (`python -m skgfe demo --n-threads N`)",
+        "",
+        "| condition | n_threads | GFE fit s | command s | load (1 min) |",
+        "|---|---|---|---|---|",
+    ]
     for run in results["demo"]:
-        lines.append(f"| {run['condition']} | {run['n_threads']} | "
-                     f"{seconds(run['gfe_fit_s'])} | {seconds(run['command_s'])} | "
-                     f"{run['load_average_1min']:.2f} |")
-    lines += ["", "## GFE fit on Fashion-MNIST (paper decoder, 1,000 images, batch 8, "
-              "one epoch)", "", "| condition | n_threads | fit s | load (1 min) |",
-              "|---|---|---|---|"]
+        lines.append(
+            f"| {run['condition']} | {run['n_threads']} | "
+            f"{seconds(run['gfe_fit_s'])} | {seconds(run['command_s'])} | "
+            f"{run['load_average_1min']:.2f} |"
+        )
+    lines += [
+        "",
+        "## GFE fit on Fashion-MNIST (paper decoder, 1,000 images, batch 8, one epoch)",
+        "",
+        "| condition | n_threads | fit s | load (1 min) |",
+        "|---|---|---|---|",
+    ]
     for run in results["fmnist"]:
-        lines.append(f"| {run['condition']} | {run['n_threads']} | "
-                     f"{seconds(run['fit_s'])} | {run['load_average_1min']:.2f} |")
+        lines.append(
+            f"| {run['condition']} | {run['n_threads']} | "
+            f"{seconds(run['fit_s'])} | {run['load_average_1min']:.2f} |"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -198,15 +232,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--timeout", type=float, default=180.0)
-    parser.add_argument("--min-seconds", type=float, default=0.5,
-                        help="timing budget per pass measurement")
-    parser.add_argument("--skip-runs", action="store_true",
-                        help="only the per-pass measurements")
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=0.5,
+        help="timing budget per pass measurement",
+    )
+    parser.add_argument(
+        "--skip-runs", action="store_true", help="only the per-pass measurements"
+    )
     args = parser.parse_args()
     args.device = "cpu"
     warnings.simplefilter("ignore")
-    results = {"machine": machine_info(args),
-               "auto_threads_min_work": skgfe._base.AUTO_THREADS_MIN_WORK}
+    results = {
+        "machine": machine_info(args),
+        "auto_threads_min_work": skgfe._base.AUTO_THREADS_MIN_WORK,
+    }
     print("decoder passes", flush=True)
     results["passes"] = measure_passes(args.min_seconds)
     results["demo"], results["fmnist"] = [], []
