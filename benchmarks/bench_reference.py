@@ -99,6 +99,7 @@ def import_authors(path):
     path = Path(path).resolve()
     if not (path / "gflow.py").is_file():
         raise SystemExit(f"{path} has no gflow.py; is it a checkout of k-flouris/gfe?")
+
     def is_tdq(name):
         return name == "torchdiffeq" or name.startswith("torchdiffeq.")
 
@@ -267,6 +268,7 @@ def quiet(fn, *args, **kwargs):
 
 
 def chunks(n, size):
+    """Slices of ``range(n)`` of ``size`` rows (the last one may be shorter)."""
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
@@ -274,10 +276,10 @@ def chunks(n, size):
 
 
 def skgfe_cheapest(gfe, x, losses_ref):
-    """Sweep flow_tol and L-BFGS memory; the cheapest setting within 1 % of L*.
+    """Encode ``x`` at each flow_tol and L-BFGS memory: loss and passes per setting.
 
-    ``losses_ref`` is updated in place with each run's per-sample minimum.
-    Returns the sweep rows and the chosen parameters.
+    ``losses_ref`` is updated in place with each run's per-sample minimum;
+    :func:`choose_cheapest` picks from the rows returned.
     """
     rows = []
     for tol in CHEAP_TOLS:
@@ -636,7 +638,7 @@ def main(argv=None):
                         help="skgfe timings at each of its turns in (a)")
     parser.add_argument("--budget-minutes", type=float, default=45.0,
                         help="part b skips checkpoints that would end later")
-    parser.add_argument("--authors-test-n", type=int, default=200)
+    parser.add_argument("--authors-test-n", type=int, default=1000)
     parser.add_argument("--authors-test-batch", type=int, default=100)
     parser.add_argument("--markdown-only", action="store_true",
                         help="rewrite OUT/reference.md from OUT/reference.json")
