@@ -61,13 +61,14 @@ INFERENCE_BATCH_SIZE = 1024
 _FLOAT_DTYPES = [np.float64, np.float32]
 
 # With n_threads='auto', work on batches of rows x decoder parameters below
-# this runs on one torch thread, above it on every available core. On a
-# 2-core machine shared with other processes (benchmarks/bench_threads.py,
-# docs/performance.rst) one thread was faster than two in every case up to
-# the paper's decoder at 1,024 rows (7.2e8): two threads took 0.9-100x as long,
-# from the spin-waits and stalls of a parallel region whose second thread is
-# not scheduled. Only work far beyond that is given more threads.
-AUTO_THREADS_MIN_WORK = 2**30
+# this runs on one torch thread, above it on every available core
+# (benchmarks/bench_threads.py, docs/performance.rst). On 2 cores, a second
+# thread gained 1.45-1.72x on one decoder pass from 2.2e7 (the paper's decoder
+# at 32 rows) up, and nothing below 5e6 (the README demo's decoder at 1,024
+# rows: 1.57x, the one exception); beside a busy process it cost 0.8-0.95x
+# above the threshold, but 4x on a Fashion-MNIST fit at batch 8 and over 5x on
+# the demo, which stay below it.
+AUTO_THREADS_MIN_WORK = 2**24
 
 # Inputs beyond this magnitude are rejected: their squared losses approach
 # float32's range, and a decoder initialised at unit scale cannot fit them.
