@@ -220,12 +220,8 @@ def solve_amd(
                 z_trial = z_trial + beta[:, None] * (a.z - a.z_prev)
             loss_trial, grad_trial = objective.value_and_grad(z_trial, a.y)
 
-            decrease = a.loss - loss_trial
-            accept = (
-                live
-                & torch.isfinite(loss_trial)
-                & torch.isfinite(grad_trial).all(dim=1)
-                & (decrease >= opts["sigma"] * alpha_step * sq_grad)
+            accept = _sufficient_decrease(
+                a, live, loss_trial, grad_trial, opts["sigma"], alpha_step, sq_grad
             )
             if record:
                 records.append(_record(a, rows, accept, alpha_step, beta, momentum))
@@ -286,6 +282,28 @@ def solve_amd(
     return result
 
 
+def _sufficient_decrease(
+    a: _Rows,
+    live: torch.Tensor,
+    loss_trial: torch.Tensor,
+    grad_trial: torch.Tensor,
+    sigma: float,
+    step: torch.Tensor,
+    slope: torch.Tensor,
+) -> torch.Tensor:
+    """Rows whose finite trial lowers the loss by ``sigma * step * slope`` or more.
+
+    ``slope`` (n,) is the predicted decrease per unit of ``step`` (n,): the
+    Armijo test of every AMD trial, (n,) bool.
+    """
+    return (
+        live
+        & torch.isfinite(loss_trial)
+        & torch.isfinite(grad_trial).all(dim=1)
+        & (a.loss - loss_trial >= sigma * step * slope)
+    )
+
+
 def _uses_lbfgs(direction: str, momentum: bool) -> bool:
     if direction == "lbfgs" and momentum:
         raise ValueError(
@@ -343,12 +361,8 @@ def _lbfgs_trial(
     step = torch.where(live, torch.minimum(torch.maximum(a.step, floor), cap), a.step)
     z_trial = a.z + step[:, None] * direction
     loss_trial, grad_trial = objective.value_and_grad(z_trial, a.y)
-    decrease = a.loss - loss_trial
-    accept = (
-        live
-        & torch.isfinite(loss_trial)
-        & torch.isfinite(grad_trial).all(dim=1)
-        & (decrease >= opts["sigma"] * step * descent)
+    accept = _sufficient_decrease(
+        a, live, loss_trial, grad_trial, opts["sigma"], step, descent
     )
     if records is not None:
         records.append(
