@@ -356,8 +356,10 @@ class BaseDecoderEstimator(
             try:
                 self._fit_checked(X, continuing, fit_data)
             except BaseException:
-                if not continuing and getattr(self, "n_iter_", 0) == 0:
-                    # No epoch completed: leave the estimator unfitted, not half built.
+                if not continuing:
+                    # A fresh fit that raises (bad input, an interrupt before the
+                    # first epoch ended, divergence in it) leaves the estimator
+                    # unfitted, not half built nor half refitted.
                     self._discard_fitted_state()
                 raise
         return self

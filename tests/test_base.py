@@ -968,3 +968,15 @@ def test_the_memory_check_uses_the_free_memory(estimator, X, monkeypatch):
         estimator.fit(X)
     monkeypatch.setattr(skgfe._base, "_available_memory", lambda device: None)
     estimator.fit(X)
+
+
+def test_a_failed_refit_leaves_the_estimator_unfitted_not_mixed(fitted, X):
+    """A refit on other data that fails after validation must not leave the old
+    modules under the new n_features_in_."""
+    from sklearn.exceptions import NotFittedError
+
+    fitted.set_params(early_stopping=True)
+    with pytest.raises(ValueError, match="early_stopping=True needs at least 2"):
+        fitted.fit(np.ones((1, 9)))
+    with pytest.raises(NotFittedError):
+        fitted.transform(X)
