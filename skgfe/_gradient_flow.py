@@ -29,21 +29,14 @@ from .exceptions import FlowSolverError, FlowSolverWarning
 # A flow that stopped for these reasons found its code; MAX_STEPS did not.
 _FINISHED = (CONVERGED, REACHED_TAU, STALLED)
 
-# flow_diagnostics' per-sample fields, their dtypes and their SolveResult names.
+# flow_diagnostics' per-sample fields: name, SolveResult field, dtype.
 _DIAGNOSTIC_FIELDS = (
-    ("loss", np.float64),
-    ("grad_norm", np.float64),
-    ("flow_time", np.float64),
-    ("n_steps", np.int64),
-    ("n_fev", np.int64),
+    ("loss", "loss", np.float64),
+    ("grad_norm", "grad_norm", np.float64),
+    ("flow_time", "t", np.float64),
+    ("n_steps", "n_steps", np.int64),
+    ("n_fev", "n_fev", np.int64),
 )
-_RESULT_FIELDS = {
-    "loss": "loss",
-    "grad_norm": "grad_norm",
-    "flow_time": "t",
-    "n_steps": "n_steps",
-    "n_fev": "n_fev",
-}
 
 
 class GradientFlowEncoder(DifferentiableCodesEstimator):
@@ -438,7 +431,9 @@ default='elu'
         n = X.shape[0]
         # Filled batch by batch, as transform does: no list of per-batch results.
         codes = np.empty((n, self.n_components), dtype=X.dtype)
-        fields = {name: np.empty(n, dtype=dtype) for name, dtype in _DIAGNOSTIC_FIELDS}
+        fields = {
+            name: np.empty(n, dtype=dtype) for name, _, dtype in _DIAGNOSTIC_FIELDS
+        }
         status = np.empty(n, dtype=np.int64)
         trajectories = [] if return_trajectory else None
         slices = batch_slices(n, _base.INFERENCE_BATCH_SIZE)
@@ -446,8 +441,8 @@ default='elu'
             batch = X_t[rows].to(self.device_, self._dtype)
             result = self._solve_from_starts(batch, record=return_trajectory)
             codes[rows] = to_numpy(result.z)
-            for name, _ in _DIAGNOSTIC_FIELDS:
-                fields[name][rows] = to_numpy(getattr(result, _RESULT_FIELDS[name]))
+            for name, field, _ in _DIAGNOSTIC_FIELDS:
+                fields[name][rows] = to_numpy(getattr(result, field))
             status[rows] = to_numpy(result.status)
             if return_trajectory:
                 trajectories.extend(
@@ -505,7 +500,9 @@ default='elu'
     def _floats_per_row(self, n_features):
         # A flow keeps a handful of codes per row (code, gradient, trial), and
         # L-BFGS two per curvature pair.
-        memory = (self.solver_options or {}).get("memory", 8)
+        memory = (self.solver_options or {}).get(
+            "memory", SOLVERS["amd"].defaults["memory"]
+        )
         return super()._floats_per_row(n_features) + self.n_components * (
             2 * memory + 8
         )

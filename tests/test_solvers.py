@@ -138,16 +138,21 @@ def test_amd_never_accepts_a_loss_increase(small_decoder, targets, ode_order):
         assert (times[1:] > times[:-1]).all()
 
 
+def _first_target_at_its_start(decoder, targets, z0):
+    """``targets`` with sample 0 next to its optimum, so its flow stops first."""
+    targets = targets.clone()
+    with torch.no_grad():
+        targets[0] = decoder(z0[:1])[0] + 1e-3
+    return targets
+
+
 @pytest.mark.parametrize("ode_order", [1, 2])
 def test_amd_spends_one_evaluation_per_trial_and_only_on_active_samples(
     small_decoder, targets, ode_order
 ):
     counting = CountingDecoder(small_decoder)
     z0 = torch.zeros(6, 2, dtype=torch.float64)
-    # Sample 0 starts next to its optimum: its flow must stop early.
-    targets = targets.clone()
-    with torch.no_grad():
-        targets[0] = small_decoder(z0[:1])[0] + 1e-3
+    targets = _first_target_at_its_start(small_decoder, targets, z0)
     result = solve(
         counting,
         mse_loss,
@@ -210,10 +215,7 @@ def test_fixed_step_flow_stops_each_sample_when_converged(
     small_decoder, targets, solver, ode_order
 ):
     z0 = torch.zeros(6, 2, dtype=torch.float64)
-    # Sample 0 starts next to its optimum: its flow must stop first.
-    targets = targets.clone()
-    with torch.no_grad():
-        targets[0] = small_decoder(z0[:1])[0] + 1e-3
+    targets = _first_target_at_its_start(small_decoder, targets, z0)
     result = solve(
         small_decoder,
         mse_loss,
