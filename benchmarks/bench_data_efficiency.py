@@ -68,7 +68,7 @@ VARIANTS = {
     "gfe_order2": (GradientFlowEncoder, {"ode_order": 2}, "GFE, AMD, order 2"),
     "gfe_euler": (
         GradientFlowEncoder,
-        {"solver": "euler", "step_size": 10.0, "tau": 500.0},
+        {"flow_solver": "euler", "step_size": 10.0, "tau": 500.0},
         "GFE, Euler, h=10, tau=500",
     ),
     "gfe_full": (GradientFlowEncoder, {"adjoint": "full"}, "GFE, AMD, full adjoint"),

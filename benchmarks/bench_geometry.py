@@ -1,6 +1,6 @@
 """Benchmark the geometry of codes on the Swiss roll: does the pair loss unroll it?
 
-The Swiss roll of :func:`skgfe.datasets.make_swiss_roll` (1.5 turns, 89 long,
+The Swiss roll of :func:`skgfe.datasets.make_swiss_roll_manifold` (1.5 turns, 89 long,
 21 high, layers about 6.3 apart) is developable: its ideal 2-D code is the
 unrolling, which the generator returns as ``coordinates``. For several seeds
 (data, pairs and initialisation together) it fits
@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine_info
 
 from skgfe import AutoencoderBaseline, GradientFlowEncoder
-from skgfe.datasets import make_swiss_roll
+from skgfe.datasets import make_swiss_roll_manifold
 from skgfe.metrics import (
     bending_score,
     distortion_score,
@@ -83,7 +83,7 @@ AUTOENCODERS = {
 
 
 def swiss_roll(args, seed):
-    roll = make_swiss_roll(
+    roll = make_swiss_roll_manifold(
         n_samples=args.n_samples,
         n_pairs=args.n_pairs,
         epsilon=args.epsilon,

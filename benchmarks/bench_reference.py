@@ -285,7 +285,7 @@ def skgfe_cheapest(gfe, x, losses_ref):
     for tol in CHEAP_TOLS:
         for memory in CHEAP_MEMORIES:
             params = {"flow_tol": tol,
-                      "solver_options": None if memory is None else {"memory": memory}}
+                      "flow_solver_options": None if memory is None else {"memory": memory}}
             model = copy.deepcopy(gfe).set_params(**params)
             diag = quiet(model.flow_diagnostics, x)
             loss = per_sample_bce(gfe.decoder_, x, diag.codes)
@@ -420,8 +420,8 @@ def summarise_a(args, gfe, fit_seconds, ref, default_loss, sweep, chosen, runs,
 
 def describe(params):
     text = f"flow_tol={params['flow_tol']:g}"
-    if params.get("solver_options"):
-        text += f", memory={params['solver_options']['memory']}"
+    if params.get("flow_solver_options"):
+        text += f", memory={params['flow_solver_options']['memory']}"
     return text
 
 

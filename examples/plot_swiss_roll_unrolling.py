@@ -4,7 +4,7 @@ Unrolling the Swiss roll: local pairs and geodesic pairs
 
 The Swiss roll is a rectangle, 89 long and 21 high, rolled up in 3-D; its
 ideal 2-D code is the rectangle itself. The generator
-:func:`~skgfe.datasets.make_swiss_roll` returns that unrolling with pairs of
+:func:`~skgfe.datasets.make_swiss_roll_manifold` returns that unrolling with pairs of
 nearby points, their geodesic distances and their Riemannian midpoints.
 
 The pair loss of Braunsmann, Rajkovic, Rumpf and Wirth (``distortion_weight``,
@@ -33,13 +33,15 @@ import matplotlib.pyplot as plt
 from sklearn.decomposition import PCA
 
 from skgfe import AutoencoderBaseline
-from skgfe.datasets import make_swiss_roll
+from skgfe.datasets import make_swiss_roll_manifold
 from skgfe.exceptions import ConvergenceWarning
 from skgfe.metrics import bending_score, distortion_score, procrustes_error
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
-roll = make_swiss_roll(n_samples=1000, n_pairs=6000, epsilon=3.0, random_state=0)
+roll = make_swiss_roll_manifold(
+    n_samples=1000, n_pairs=6000, epsilon=3.0, random_state=0
+)
 X, midpoints, distances = roll.data / 10, roll.midpoints / 10, roll.pair_distances / 10
 pairs = dict(pairs=roll.pairs, pair_distances=distances, midpoints=midpoints)
 params = dict(

@@ -43,12 +43,12 @@ class GradientFlowEncoder(DifferentiableCodesEstimator):
     """Gradient Flow Encoding (GFE): codes found by a gradient flow on the decoder.
 
     GFE has no encoder. The code of a sample ``y`` is the end point of the
-    gradient flow ``dz/dt = -alpha * grad_z l(y, D(z))`` started at ``z0`` (or of
-    its second-order, Nesterov-like variant), i.e. the code the current decoder
-    ``D`` reconstructs best. The decoder is trained on the loss at those codes,
-    its gradient given by the adjoint method. Each sample's flow is solved on its
-    own (per-sample step sizes and stopping), so a code depends only on its row
-    and on the fitted decoder.
+    gradient flow ``dz/dt = -r * grad_z l(y, D(z))`` (``r``: ``flow_rate``)
+    started at ``z0`` (or of its second-order, Nesterov-like variant), i.e. the
+    code the current decoder ``D`` reconstructs best. The decoder is trained on
+    the loss at those codes, its gradient given by the adjoint method. Each
+    sample's flow is solved on its own (per-sample step sizes and stopping), so
+    a code depends only on its row and on the fitted decoder.
 
     Parameters
     ----------
@@ -71,8 +71,8 @@ default='elu'
         returns probabilities.
     ode_order : {1, 2}, default=1
         1: the gradient flow. 2: the accelerated flow
-        ``z'' + (3/t) z' + alpha grad_z l = 0`` (Su, Boyd and Candes).
-    solver : str, default='amd'
+        ``z'' + (3/t) z' + r grad_z l = 0`` (Su, Boyd and Candes).
+    flow_solver : str, default='amd'
         'amd': the adaptive solver, per sample, that accepts a step only if it
         lowers the loss (with momentum and adaptive restart for ``ode_order=2``).
         'euler', 'rk4': fixed steps of ``step_size``, each sample stopping on
@@ -81,8 +81,9 @@ default='elu'
         methods ('midpoint', 'heun2', 'heun3') stop on ``flow_tol`` too, its
         Adams methods run to ``tau``, and its adaptive methods solve one sample
         at a time (slow).
-    alpha : float, default=1.0
-        Rate of the flow.
+    flow_rate : float, default=1.0
+        Rate ``r`` of the flow (called alpha in the GFE paper; not a penalty,
+        unlike scikit-learn's ``alpha``).
     tau : float, default=1e4
         Largest flow time. Every solver but torchdiffeq's adaptive and Adams
         methods usually stops a sample earlier, when ``flow_tol`` is met; the
@@ -98,7 +99,7 @@ default='elu'
         methods use it as rtol and atol.
     max_flow_steps : int, default=1000
         Most solver steps (trials for 'amd') per sample.
-    solver_options : dict, default=None
+    flow_solver_options : dict, default=None
         Rarely needed solver settings. For 'amd': 'max_step_size' (float in
         (0, inf], default 1e4), 'shrink' (step factor after a rejected trial,
         in (0, 1), default 0.5), 'grow' (step factor after an accepted one, in
@@ -305,13 +306,13 @@ default='elu'
     _parameter_constraints = {
         **DifferentiableCodesEstimator._parameter_constraints,
         "ode_order": [Interval(Integral, 1, 2, closed="both")],
-        "solver": [StrOptions(set(SOLVERS))],
-        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "flow_solver": [StrOptions(set(SOLVERS))],
+        "flow_rate": [Interval(Real, 0, None, closed="neither")],
         "tau": [Interval(Real, 0, None, closed="neither")],
         "step_size": [Interval(Real, 0, None, closed="neither")],
         "flow_tol": [Interval(Real, 0, None, closed="left")],
         "max_flow_steps": [Interval(Integral, 1, None, closed="left")],
-        "solver_options": [dict, None],
+        "flow_solver_options": [dict, None],
         "z0": [StrOptions({"zeros"}), Real, "array-like"],
         "train_z0": [StrOptions({"random", "z0"})],
         "adjoint": [StrOptions(set(ADJOINTS))],
@@ -326,13 +327,13 @@ default='elu'
         activation="elu",
         loss="mse",
         ode_order=1,
-        solver="amd",
-        alpha=1.0,
+        flow_solver="amd",
+        flow_rate=1.0,
         tau=1e4,
         step_size=1.0,
         flow_tol=1e-4,
         max_flow_steps=1000,
-        solver_options=None,
+        flow_solver_options=None,
         z0="zeros",
         train_z0="random",
         adjoint="approximate",
@@ -391,13 +392,13 @@ default='elu'
             logdet_method=logdet_method,
         )
         self.ode_order = ode_order
-        self.solver = solver
-        self.alpha = alpha
+        self.flow_solver = flow_solver
+        self.flow_rate = flow_rate
         self.tau = tau
         self.step_size = step_size
         self.flow_tol = flow_tol
         self.max_flow_steps = max_flow_steps
-        self.solver_options = solver_options
+        self.flow_solver_options = flow_solver_options
         self.z0 = z0
         self.train_z0 = train_z0
         self.adjoint = adjoint
@@ -461,25 +462,25 @@ default='elu'
 
     def _check_params(self, n_features):
         super()._check_params(n_features)
-        self._flow_solver()  # checks solver_options once per fit
-        if self.adjoint == "full" and not SOLVERS[self.solver].records:
+        self._flow_solver()  # checks flow_solver_options once per fit
+        if self.adjoint == "full" and not SOLVERS[self.flow_solver].records:
             raise ValueError(
                 f"adjoint='full' needs a solver that records its steps, one of "
-                f"{recording_solvers()}; got solver={self.solver!r}"
+                f"{recording_solvers()}; got flow_solver={self.flow_solver!r}"
             )
         replayed = self.adjoint == "full" or self._uses_pair_loss
-        if replayed and (self.solver_options or {}).get("direction") == "lbfgs":
+        if replayed and (self.flow_solver_options or {}).get("direction") == "lbfgs":
             raise ValueError(
-                "solver_options={'direction': 'lbfgs'} does not follow the flow, "
+                "flow_solver_options={'direction': 'lbfgs'} does not follow the flow, "
                 "which adjoint='full' and the pair loss replay; use direction "
                 "'auto' (L-BFGS to encode, the flow to train) or 'gradient'"
             )
-        if self._uses_pair_loss and not SOLVERS[self.solver].records:
+        if self._uses_pair_loss and not SOLVERS[self.flow_solver].records:
             raise ValueError(
                 f"distortion_weight={self.distortion_weight!r} and bending_weight="
                 f"{self.bending_weight!r}: the pair loss is backpropagated through "
                 f"the flow, which needs a solver that records its steps, one of "
-                f"{recording_solvers()}; got solver={self.solver!r}"
+                f"{recording_solvers()}; got flow_solver={self.flow_solver!r}"
             )
         if not isinstance(self.z0, (str, Real)):
             shape = np.shape(self.z0)
@@ -500,7 +501,7 @@ default='elu'
     def _floats_per_row(self, n_features):
         # A flow keeps a handful of codes per row (code, gradient, trial), and
         # L-BFGS two per curvature pair.
-        memory = (self.solver_options or {}).get(
+        memory = (self.flow_solver_options or {}).get(
             "memory", SOLVERS["amd"].defaults["memory"]
         )
         return super()._floats_per_row(n_features) + self.n_components * (
@@ -604,10 +605,10 @@ default='elu'
         so batches do not check the options again.
         """
         return make_flow_solver(
-            self.solver,
-            self.solver_options,
+            self.flow_solver,
+            self.flow_solver_options,
             ode_order=self.ode_order,
-            alpha=self.alpha,
+            alpha=self.flow_rate,
             tau=self.tau,
             step_size=self.step_size,
             tol=self.flow_tol,
@@ -626,20 +627,21 @@ default='elu'
         if bad.size:
             raise FlowSolverError(
                 f"the gradient flow gave non-finite codes or losses for {bad.size} "
-                f"sample(s) (batch rows {bad[:10].tolist()}); lower alpha or "
+                f"sample(s) (batch rows {bad[:10].tolist()}); lower flow_rate or "
                 "step_size, or check the decoder and X for extreme values"
             )
         capped = int((status == MAX_STEPS).sum())
         if capped:
             hint = (
                 "increase max_flow_steps or loosen flow_tol"
-                if not SOLVERS[self.solver].fixed_step
+                if not SOLVERS[self.flow_solver].fixed_step
                 else f"tau / step_size = {self.tau / self.step_size:.3g} steps are "
                 "needed: lower tau, raise step_size, loosen flow_tol or increase "
                 "max_flow_steps"
             )
             warn_at_caller(
-                f"solver={self.solver!r} hit max_flow_steps={self.max_flow_steps} for "
+                f"flow_solver={self.flow_solver!r} hit max_flow_steps="
+                f"{self.max_flow_steps} for "
                 f"{capped} of {status.size} samples; {hint}",
                 FlowSolverWarning,
             )

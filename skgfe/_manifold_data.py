@@ -153,7 +153,7 @@ _RETURNS = """\
         within ``epsilon`` (the message says what to change)."""
 
 
-def make_swiss_roll(
+def make_swiss_roll_manifold(
     n_samples=1000, *, n_pairs=1000, epsilon=2.0, noise=0.0, random_state=None
 ):
     """Sample the Swiss roll with its exact arc-length unrolling.
@@ -188,8 +188,8 @@ def make_swiss_roll(
 
     Examples
     --------
-    >>> from skgfe.datasets import make_swiss_roll
-    >>> roll = make_swiss_roll(n_samples=500, n_pairs=300, random_state=0)
+    >>> from skgfe.datasets import make_swiss_roll_manifold
+    >>> roll = make_swiss_roll_manifold(n_samples=500, n_pairs=300, random_state=0)
     >>> roll.data.shape, roll.pairs.shape, roll.midpoints.shape
     ((500, 3), (300, 2), (300, 3))
     """
@@ -415,7 +415,7 @@ def make_blob_images(
 
 # The parts of each generator's Returns section that differ.
 _RETURNS_FIELDS = {
-    make_swiss_roll: dict(
+    make_swiss_roll_manifold: dict(
         noise="",
         distance_note="",
         chart="the arc length along the spiral from its inner end, and\n"

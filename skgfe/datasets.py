@@ -21,7 +21,7 @@ from ._manifold_data import (
     make_blob_images,
     make_cylinder,
     make_flat_torus,
-    make_swiss_roll,
+    make_swiss_roll_manifold,
 )
 from ._sparse_data import make_sparse_gaussian, make_sparse_rademacher
 
@@ -32,7 +32,7 @@ __all__ = [
     "make_flat_torus",
     "make_sparse_gaussian",
     "make_sparse_rademacher",
-    "make_swiss_roll",
+    "make_swiss_roll_manifold",
 ]
 
 _ENV_VAR = "SKGFE_FASHION_MNIST"

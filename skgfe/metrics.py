@@ -70,9 +70,9 @@ def distortion_score(codes, pairs, pair_distances):
     Examples
     --------
     >>> import numpy as np
-    >>> from skgfe.datasets import make_swiss_roll
+    >>> from skgfe.datasets import make_swiss_roll_manifold
     >>> from skgfe.metrics import distortion_score
-    >>> roll = make_swiss_roll(n_samples=500, n_pairs=300, random_state=0)
+    >>> roll = make_swiss_roll_manifold(n_samples=500, n_pairs=300, random_state=0)
     >>> rotation = np.array([[0.0, -1.0], [1.0, 0.0]])
     >>> codes = 3.0 * roll.coordinates @ rotation + 1.0
     >>> round(distortion_score(codes, roll.pairs, roll.pair_distances), 6)
@@ -146,9 +146,9 @@ def bending_score(codes, pairs, midpoint_codes):
     Examples
     --------
     >>> from sklearn.decomposition import PCA
-    >>> from skgfe.datasets import make_swiss_roll
+    >>> from skgfe.datasets import make_swiss_roll_manifold
     >>> from skgfe.metrics import bending_score
-    >>> roll = make_swiss_roll(n_samples=500, n_pairs=300, random_state=0)
+    >>> roll = make_swiss_roll_manifold(n_samples=500, n_pairs=300, random_state=0)
     >>> pca = PCA(n_components=2).fit(roll.data)
     >>> score = bending_score(pca.transform(roll.data), roll.pairs,
     ...                       pca.transform(roll.midpoints))
@@ -210,9 +210,9 @@ def interpolation_error(codes, pairs, midpoints, decode):
     Examples
     --------
     >>> from sklearn.decomposition import PCA
-    >>> from skgfe.datasets import make_swiss_roll
+    >>> from skgfe.datasets import make_swiss_roll_manifold
     >>> from skgfe.metrics import interpolation_error
-    >>> roll = make_swiss_roll(n_samples=500, n_pairs=300, random_state=0)
+    >>> roll = make_swiss_roll_manifold(n_samples=500, n_pairs=300, random_state=0)
     >>> pca = PCA(n_components=2).fit(roll.data)
     >>> error = interpolation_error(pca.transform(roll.data), roll.pairs,
     ...                             roll.midpoints, pca)
@@ -281,9 +281,9 @@ def procrustes_error(codes, coordinates, *, scaling=True):
     Examples
     --------
     >>> import numpy as np
-    >>> from skgfe.datasets import make_swiss_roll
+    >>> from skgfe.datasets import make_swiss_roll_manifold
     >>> from skgfe.metrics import procrustes_error
-    >>> roll = make_swiss_roll(n_samples=500, n_pairs=300, random_state=0)
+    >>> roll = make_swiss_roll_manifold(n_samples=500, n_pairs=300, random_state=0)
     >>> rotation = np.array([[0.0, 1.0], [1.0, 0.0]])
     >>> round(procrustes_error(roll.coordinates @ rotation, roll.coordinates), 6)
     0.0

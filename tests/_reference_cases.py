@@ -91,28 +91,32 @@ def cases():
     return {
         "gfe_amd": lambda: _outputs(_gfe(), X),
         "gfe_amd_float32": lambda: _outputs(_gfe(), X32),
-        "gfe_amd_grow": lambda: _outputs(_gfe(solver_options={"step_rule": "grow"}), X),
+        "gfe_amd_grow": lambda: _outputs(
+            _gfe(flow_solver_options={"step_rule": "grow"}), X
+        ),
         "gfe_amd_gradient": lambda: _outputs(
-            _gfe(solver_options={"direction": "gradient"}), X
+            _gfe(flow_solver_options={"direction": "gradient"}), X
         ),
         "gfe_amd_order2": lambda: _outputs(_gfe(ode_order=2), X),
-        "gfe_euler": lambda: _outputs(_gfe(solver="euler", tau=5.0), X),
-        "gfe_rk4_order2": lambda: _outputs(_gfe(solver="rk4", tau=5.0, ode_order=2), X),
-        "gfe_midpoint": lambda: _outputs(_gfe(solver="midpoint", tau=5.0), X),
+        "gfe_euler": lambda: _outputs(_gfe(flow_solver="euler", tau=5.0), X),
+        "gfe_rk4_order2": lambda: _outputs(
+            _gfe(flow_solver="rk4", tau=5.0, ode_order=2), X
+        ),
+        "gfe_midpoint": lambda: _outputs(_gfe(flow_solver="midpoint", tau=5.0), X),
         # Fixed steps at the default tau=1e4 that stop each sample on flow_tol.
-        "gfe_rk4_stops": lambda: _outputs(_gfe(solver="rk4", flow_tol=1e-3), X),
+        "gfe_rk4_stops": lambda: _outputs(_gfe(flow_solver="rk4", flow_tol=1e-3), X),
         "gfe_full_rk4_stops": lambda: _outputs(
-            _gfe(solver="rk4", flow_tol=1e-3, adjoint="full"), X
+            _gfe(flow_solver="rk4", flow_tol=1e-3, adjoint="full"), X
         ),
         "gfe_midpoint_order2_stops": lambda: _outputs(
-            _gfe(solver="midpoint", flow_tol=1e-3, ode_order=2), X
+            _gfe(flow_solver="midpoint", flow_tol=1e-3, ode_order=2), X
         ),
         "gfe_dopri5": lambda: _outputs(
-            _gfe(solver="dopri5", tau=3.0, max_iter=1, flow_tol=1e-3), X[:12]
+            _gfe(flow_solver="dopri5", tau=3.0, max_iter=1, flow_tol=1e-3), X[:12]
         ),
         "gfe_full_amd": lambda: _outputs(_gfe(adjoint="full"), X),
         "gfe_full_rk4": lambda: _outputs(
-            _gfe(adjoint="full", solver="rk4", tau=4.0), X
+            _gfe(adjoint="full", flow_solver="rk4", tau=4.0), X
         ),
         "gfe_full_order2": lambda: _outputs(_gfe(adjoint="full", ode_order=2), X),
         "gfe_pairs": lambda: _outputs(

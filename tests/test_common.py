@@ -11,7 +11,7 @@ ESTIMATORS = [
     AutoencoderBaseline(**SMALL),
     GradientFlowEncoder(**SMALL),
     GradientFlowEncoder(ode_order=2, **SMALL),
-    GradientFlowEncoder(solver="rk4", tau=20.0, step_size=1.0, **SMALL),
+    GradientFlowEncoder(flow_solver="rk4", tau=20.0, step_size=1.0, **SMALL),
     OneBitAutoencoder(decoder="linear+denoiser", **SMALL),
     OneBitAutoencoder(
         encoder="tight_frame", decoder="linear+denoiser", denoiser="learned", **SMALL
@@ -31,6 +31,6 @@ def test_sklearn_compatible_estimator(estimator, check):
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.filterwarnings("ignore::skgfe.exceptions.FlowSolverWarning")
-@parametrize_with_checks([GradientFlowEncoder(solver="rk4", **SMALL)])
+@parametrize_with_checks([GradientFlowEncoder(flow_solver="rk4", **SMALL)])
 def test_sklearn_compatible_fixed_step_solver_at_default_tau(estimator, check):
     check(estimator)

@@ -87,9 +87,11 @@ def test_flat_chart_paths_are_never_shorter_than_straight_lines(seed, n_samples)
 
 @pytest.mark.parametrize("n_sources", [1, 4])
 def test_swiss_roll_graph_distances_are_close_to_the_geodesics(n_sources):
-    from skgfe.datasets import make_swiss_roll
+    from skgfe.datasets import make_swiss_roll_manifold
 
-    roll = make_swiss_roll(n_samples=400, n_pairs=2000, epsilon=5.0, random_state=0)
+    roll = make_swiss_roll_manifold(
+        n_samples=400, n_pairs=2000, epsilon=5.0, random_state=0
+    )
     geodesic, lengths = graph_geodesic_pairs(
         roll.pairs, roll.pair_distances, 400, n_sources, np.random.RandomState(0)
     )

@@ -17,7 +17,7 @@ from skgfe._geometry import (
     geodesic_stress,
     pair_loss,
 )
-from skgfe.datasets import make_blob_images, make_swiss_roll
+from skgfe.datasets import make_blob_images, make_swiss_roll_manifold
 from skgfe.metrics import bending_score, distortion_score, procrustes_error
 
 pytestmark = [
@@ -28,13 +28,15 @@ pytestmark = [
 SMALL = dict(
     n_components=2, hidden_layer_sizes=(8,), max_iter=3, device="cpu", random_state=0
 )
-SMALL_GFE = dict(SMALL, solver="rk4", tau=4.0, step_size=0.5)
+SMALL_GFE = dict(SMALL, flow_solver="rk4", tau=4.0, step_size=0.5)
 
 
 @pytest.fixture(scope="module")
 def roll():
     """A small Swiss roll, scaled to unit size (the scale keeps isometry)."""
-    data = make_swiss_roll(n_samples=120, n_pairs=150, epsilon=6.0, random_state=0)
+    data = make_swiss_roll_manifold(
+        n_samples=120, n_pairs=150, epsilon=6.0, random_state=0
+    )
     for key in ("data", "coordinates", "pair_distances", "midpoints"):
         data[key] = data[key] / 10
     return data
@@ -67,7 +69,7 @@ def test_terms_on_known_codes():
 
 
 def test_pair_loss_is_zero_for_a_linear_isometry():
-    roll = make_swiss_roll(n_samples=200, n_pairs=100, random_state=0)
+    roll = make_swiss_roll_manifold(n_samples=200, n_pairs=100, random_state=0)
     isometry = torch.linalg.qr(
         torch.randn(
             3, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64
@@ -199,7 +201,9 @@ def test_regularised_gfe_is_less_distorted(roll):
 
 def test_gfe_pair_gradient_matches_finite_differences(roll):
     """The adjoint replay gives d(pair loss)/d(decoder) through the codes z*."""
-    gfe = GradientFlowEncoder(**dict(SMALL_GFE, solver="euler", tau=2.0, max_iter=1))
+    gfe = GradientFlowEncoder(
+        **dict(SMALL_GFE, flow_solver="euler", tau=2.0, max_iter=1)
+    )
     gfe.fit(roll.data)
     X = torch.as_tensor(roll.data[:9])  # 3 first ends, 3 second ends, 3 midpoints
     distances = torch.full((3,), 0.3, dtype=torch.float64)
@@ -304,7 +308,9 @@ def test_geodesic_pairs_extend_the_nearest_neighbour_fallback(roll):
 
 
 def test_gfe_pair_loss_needs_a_recording_solver(roll):
-    gfe = GradientFlowEncoder(**dict(SMALL, solver="dopri5"), distortion_weight=1.0)
+    gfe = GradientFlowEncoder(
+        **dict(SMALL, flow_solver="dopri5"), distortion_weight=1.0
+    )
     with pytest.raises(ValueError, match="needs a solver that records its steps"):
         gfe.fit(roll.data)
 
@@ -396,7 +402,9 @@ def test_regularised_autoencoder_unrolls_the_swiss_roll():
     long-range pairs along their graph. Seeds 0-7 gave Procrustes errors of
     0.011-0.031; the local pair loss alone folds the sheet (0.81-0.94).
     """
-    roll = make_swiss_roll(n_samples=1000, n_pairs=6000, epsilon=3.0, random_state=0)
+    roll = make_swiss_roll_manifold(
+        n_samples=1000, n_pairs=6000, epsilon=3.0, random_state=0
+    )
     # A uniform scale keeps the geometry and brings the data to order one.
     X, midpoints, distances = (
         roll.data / 10,

@@ -123,7 +123,7 @@ def test_max_flow_steps_warns_with_the_parameter_name(fitted, X):
         FlowSolverWarning, match="hit max_flow_steps=2 .* increase max_flow"
     ):
         capped.transform(X)
-    capped.set_params(solver="rk4", tau=10.0, step_size=1.0)
+    capped.set_params(flow_solver="rk4", tau=10.0, step_size=1.0)
     with pytest.warns(FlowSolverWarning, match="10 steps are needed: lower tau"):
         capped.transform(X)
 
@@ -151,7 +151,7 @@ def test_nonfinite_codes_raise_a_flow_error_naming_the_rows(fitted, X):
 
 def test_a_diverging_row_does_not_affect_the_others(fitted, X):
     # Explicit Euler takes every step: rows whose flow crosses the limit blow up.
-    euler = pickle.loads(pickle.dumps(fitted)).set_params(solver="euler", tau=20.0)
+    euler = pickle.loads(pickle.dumps(fitted)).set_params(flow_solver="euler", tau=20.0)
     codes = euler.transform(X)
     limit = float(np.median(codes[:, 0]))
     path_maxima = np.array(
@@ -173,13 +173,13 @@ def test_a_diverging_row_does_not_affect_the_others(fitted, X):
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"solver": "leapfrog"}, "'solver' parameter"),
+        ({"flow_solver": "leapfrog"}, "'flow_solver' parameter"),
         ({"ode_order": 3}, "'ode_order' parameter"),
         ({"tau": 0.0}, "'tau' parameter"),
         ({"adjoint": "exact"}, "'adjoint' parameter"),
         ({"train_z0": "normal"}, "'train_z0' parameter"),
-        ({"solver_options": {"shrnk": 0.3}}, r"unknown key\(s\) \['shrnk'\]"),
-        ({"adjoint": "full", "solver": "dopri5"}, "adjoint='full' needs a solver"),
+        ({"flow_solver_options": {"shrnk": 0.3}}, r"unknown key\(s\) \['shrnk'\]"),
+        ({"adjoint": "full", "flow_solver": "dopri5"}, "adjoint='full' needs a solver"),
         ({"z0": [0.0, 1.0, 2.0]}, r"shape \(n_components,\) = \(2,\)"),
     ],
 )
@@ -191,7 +191,7 @@ def test_invalid_flow_parameters(X, params, message):
 @pytest.mark.parametrize("solver, key, value, error, message", OPTION_CASES)
 def test_bad_solver_option_values_raise_in_fit(X, solver, key, value, error, message):
     estimator = GradientFlowEncoder(
-        **SMALL, solver=solver, tau=2.0, solver_options={key: value}
+        **SMALL, flow_solver=solver, tau=2.0, flow_solver_options={key: value}
     )
     with pytest.raises(error, match=message):
         estimator.fit(X)
@@ -296,8 +296,8 @@ def test_invalid_starts_raise(X, z0, message):
     [
         {"adjoint": "full"},
         {"adjoint": "full", "ode_order": 2},
-        {"adjoint": "full", "solver": "rk4", "tau": 5.0},
-        {"solver": "dopri5", "tau": 5.0, "max_iter": 1},
+        {"adjoint": "full", "flow_solver": "rk4", "tau": 5.0},
+        {"flow_solver": "dopri5", "tau": 5.0, "max_iter": 1},
         {"train_z0": "z0"},
     ],
 )
@@ -372,7 +372,9 @@ def test_adjoint_solves_use_the_solvers_adjoint_defaults(X, monkeypatch):
     assert recorded and set(recorded) == {"grow"}
     seen.clear()
     GradientFlowEncoder(
-        **{**SMALL, "max_iter": 1}, adjoint="full", solver_options={"step_rule": "bb"}
+        **{**SMALL, "max_iter": 1},
+        adjoint="full",
+        flow_solver_options={"step_rule": "bb"},
     ).fit(X)
     assert seen and all(opts["step_rule"] == "bb" for _, opts in seen)
     seen.clear()
@@ -387,8 +389,8 @@ def test_encoding_parameters_set_after_fit_apply_at_the_next_transform(fitted, X
     encoder.set_params(max_flow_steps=3, flow_tol=0.0)
     after = encoder.flow_diagnostics(X[:5])
     assert (after.n_fev <= 4).all() and (before.n_fev > 4).any()
-    encoder.set_params(solver_options={"patience": 0})
-    with pytest.raises(ValueError, match=r"solver_options\['patience'\]"):
+    encoder.set_params(flow_solver_options={"patience": 0})
+    with pytest.raises(ValueError, match=r"flow_solver_options\['patience'\]"):
         encoder.transform(X[:5])
 
 
@@ -403,7 +405,7 @@ def test_a_non_finite_float_z0_is_refused_in_fit(z0):
 def test_explicit_lbfgs_cannot_be_replayed(params):
     X = np.random.default_rng(0).uniform(size=(10, 3))
     gfe = GradientFlowEncoder(
-        solver_options={"direction": "lbfgs"}, max_iter=1, **params
+        flow_solver_options={"direction": "lbfgs"}, max_iter=1, **params
     )
     with pytest.raises(ValueError, match="does not follow the flow.*'auto'"):
         gfe.fit(X)
@@ -421,13 +423,15 @@ def test_transform_encodes_with_lbfgs_and_training_follows_the_flow():
     )
     default = GradientFlowEncoder(**settings).fit(X)
     flow = GradientFlowEncoder(
-        solver_options={"direction": "gradient"}, **settings
+        flow_solver_options={"direction": "gradient"}, **settings
     ).fit(X)
     for name, value in default.decoder_.state_dict().items():
         torch.testing.assert_close(
             value, flow.decoder_.state_dict()[name], rtol=0, atol=0
         )
-    lbfgs = copy.deepcopy(default).set_params(solver_options={"direction": "lbfgs"})
+    lbfgs = copy.deepcopy(default).set_params(
+        flow_solver_options={"direction": "lbfgs"}
+    )
     np.testing.assert_array_equal(default.transform(X), lbfgs.transform(X))
     assert not np.array_equal(default.transform(X), flow.transform(X))
 
@@ -435,7 +439,7 @@ def test_transform_encodes_with_lbfgs_and_training_follows_the_flow():
 def test_fixed_step_solver_at_the_defaults_stops_each_sample(fitted, X):
     # tau=1e4, step_size=1: the flows stop on flow_tol, not after 1000 steps.
     rk4 = pickle.loads(pickle.dumps(fitted)).set_params(
-        solver="rk4", max_flow_steps=1000
+        flow_solver="rk4", max_flow_steps=1000
     )
     diagnostics = rk4.flow_diagnostics(X)
     # Flows along slow valleys still lower the loss by more than flow_tol per

@@ -259,7 +259,7 @@ def test_full_adjoint_carries_the_prior_gradient_through_the_flow(X):
         n_components=2,
         density_weight=0.5,
         density_warmup=0,
-        solver="euler",
+        flow_solver="euler",
         tau=5.0,
         step_size=0.5,
         **SMALL,

@@ -8,12 +8,17 @@ from skgfe.datasets import (
     make_blob_images,
     make_cylinder,
     make_flat_torus,
-    make_swiss_roll,
+    make_swiss_roll_manifold,
 )
 
-GENERATORS = [make_swiss_roll, make_cylinder, make_flat_torus, make_blob_images]
+GENERATORS = [
+    make_swiss_roll_manifold,
+    make_cylinder,
+    make_flat_torus,
+    make_blob_images,
+]
 N_FEATURES = {
-    make_swiss_roll: 3,
+    make_swiss_roll_manifold: 3,
     make_cylinder: 3,
     make_flat_torus: 4,
     make_blob_images: 256,
@@ -59,7 +64,7 @@ def test_shapes_and_types(sample):
 
 def test_pairs_are_within_epsilon_at_their_geodesic_distance(sample):
     generator, data = sample
-    epsilon = {make_swiss_roll: 2.0, make_blob_images: 1.0}.get(generator, 0.3)
+    epsilon = {make_swiss_roll_manifold: 2.0, make_blob_images: 1.0}.get(generator, 0.3)
     first, second = (
         data.coordinates[data.pairs[:, 0]],
         data.coordinates[data.pairs[:, 1]],
@@ -123,7 +128,7 @@ def test_seeded_and_noise_on_the_points_only(generator):
 
 
 def test_swiss_roll_coordinates_are_the_unrolling():
-    roll = make_swiss_roll(n_samples=400, n_pairs=50, random_state=0)
+    roll = make_swiss_roll_manifold(n_samples=400, n_pairs=50, random_state=0)
     x, height, z = roll.data.T
     t = np.hypot(x, z)  # the spiral's radius is its parameter t
     np.testing.assert_allclose(np.arctan2(z, x), np.angle(np.exp(1j * t)), atol=1e-9)
@@ -183,7 +188,7 @@ def test_blob_images_are_centred_blobs_and_locally_isometric():
 )
 def test_invalid_sampling_raises(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        make_swiss_roll(**kwargs)
+        make_swiss_roll_manifold(**kwargs)
 
 
 def test_invalid_shape_parameters_raise():

@@ -8,7 +8,7 @@ from scipy.spatial import procrustes as scipy_procrustes
 from scipy.stats import ortho_group
 from sklearn.decomposition import PCA
 
-from skgfe.datasets import make_blob_images, make_swiss_roll
+from skgfe.datasets import make_blob_images, make_swiss_roll_manifold
 from skgfe.metrics import (
     bending_score,
     distortion_score,
@@ -19,7 +19,7 @@ from skgfe.metrics import (
 
 @pytest.fixture(scope="module")
 def roll():
-    return make_swiss_roll(n_samples=500, n_pairs=300, random_state=0)
+    return make_swiss_roll_manifold(n_samples=500, n_pairs=300, random_state=0)
 
 
 def _isometry(seed, n_components):

@@ -170,7 +170,7 @@ def _edit_payload(payload, key, value):
         ("fitted._dtype", "float16", r"\['_dtype'\] are not fitted attributes"),
         ("fitted.n_features_in_", -3, "n_features_in_ is -3"),
         ("params.max_flow_steps", -1, "max_flow_steps"),
-        ("params.alpha", -1, "alpha"),
+        ("params.flow_rate", -1, "flow_rate"),
         ("params.not_a_parameter", 1, "cannot build GradientFlowEncoder"),
         ("params.z0", [1.0, 2.0, 3.0], "z0 must be"),
         ("modules", {"decoder_": {}}, "fitted state does not fit"),

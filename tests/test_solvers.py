@@ -338,7 +338,7 @@ def test_amd_rejects_steps_into_nonfinite_regions():
 
 
 def test_unknown_solver_option_is_rejected():
-    unknown = r"solver_options has unknown key\(s\) \['gorw'\]"
+    unknown = r"flow_solver_options has unknown key\(s\) \['gorw'\]"
     with pytest.raises(ValueError, match=unknown):
         make_flow_solver("amd", {"gorw": 2.0})
     with pytest.raises(ValueError, match=r"allowed keys: \['patience'\]"):
@@ -421,7 +421,7 @@ OPTION_CASES = [
 
 @pytest.mark.parametrize("solver, key, value, error, message", OPTION_CASES)
 def test_bad_option_values_raise_naming_the_key(solver, key, value, error, message):
-    with pytest.raises(error, match=r"solver_options\[" + f"'{key}'" + r"\]"):
+    with pytest.raises(error, match=r"flow_solver_options\[" + f"'{key}'" + r"\]"):
         make_flow_solver(solver, {key: value})
     with pytest.raises(error, match=message):
         make_flow_solver(solver, {key: value})

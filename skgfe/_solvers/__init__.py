@@ -82,7 +82,7 @@ class SolverSpec:
         unknown = sorted(set(options) - set(self.options), key=repr)
         if unknown:
             raise ValueError(
-                f"solver_options has unknown key(s) {unknown} for solver="
+                f"flow_solver_options has unknown key(s) {unknown} for solver="
                 f"{self.name!r}; allowed keys: {sorted(self.options) or 'none'}"
             )
         for key, value in options.items():

@@ -308,7 +308,7 @@ def _sufficient_decrease(
 def _uses_lbfgs(direction: str, momentum: bool) -> bool:
     if direction == "lbfgs" and momentum:
         raise ValueError(
-            "solver_options['direction']='lbfgs' is a first-order method; use "
+            "flow_solver_options['direction']='lbfgs' is a first-order method; use "
             "ode_order=1, or direction='auto' or 'gradient' with ode_order=2"
         )
     return direction == "lbfgs" or (direction == "auto" and not momentum)
@@ -619,8 +619,8 @@ def _compact(
 
 def _not_replayable(state, y):
     raise ValueError(
-        "solver_options['direction']='lbfgs' does not follow the flow, so its steps "
-        "cannot be replayed by the full adjoint or the pair loss; use "
+        "flow_solver_options['direction']='lbfgs' does not follow the flow, so "
+        "its steps cannot be replayed by the full adjoint or the pair loss; use "
         "direction='gradient'"
     )
 

@@ -125,7 +125,7 @@ class Option:
         """Return ``value`` if allowed, else raise TypeError or ValueError."""
         if value is None and self.nullable:
             return value
-        message = f"solver_options[{key!r}] must be {self.allowed}, got {value!r}"
+        message = f"flow_solver_options[{key!r}] must be {self.allowed}, got {value!r}"
         if isinstance(value, bool) or not isinstance(value, self.types):
             raise TypeError(message)
         if not self.valid(value):
