@@ -5,7 +5,6 @@ import torch
 
 from ._base import _mlp_parameters
 from ._differentiable import DifferentiableCodesEstimator
-from ._losses import LOSSES
 from .decoders import make_mlp
 
 
@@ -40,6 +39,13 @@ default='elu'
         Per-sample reconstruction loss (mean over features). 'bce' needs data in
         [0, 1]; the decoder then outputs logits and ``inverse_transform``
         returns probabilities.
+    binary_columns : array-like of int, str or bool, default=None
+        With ``loss='mse'``, the columns of binary (or [0, 1]) data, by index,
+        by name (when X has string column names) or as a boolean mask over the
+        features: their loss is the cross-entropy of ``sigmoid(output)`` (a
+        Bernoulli noise model), the other columns' the squared error, and
+        ``inverse_transform`` returns probabilities for them. None: ``loss``
+        for every column.
     distortion_weight : float, default=0.0
         Weight of the distortion term of the pair loss, which pulls the code
         distance of each pair of nearby samples towards their local distance
@@ -190,6 +196,7 @@ default='elu'
         hidden_layer_sizes=(64,),
         activation="elu",
         loss="mse",
+        binary_columns=None,
         distortion_weight=0.0,
         bending_weight=0.0,
         geodesic_sources=0,
@@ -220,6 +227,7 @@ default='elu'
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             loss=loss,
+            binary_columns=binary_columns,
             optimizer=optimizer,
             optimizer_params=optimizer_params,
             learning_rate_init=learning_rate_init,
@@ -272,7 +280,7 @@ default='elu'
 
     def _train_batch(self, X, generator):
         codes = self.encoder_(X)
-        loss = LOSSES[self.loss][0](self.decoder_(codes), X).mean()
+        loss = self._sample_loss(X)(self.decoder_(codes), X).mean()
         self._add_density_loss(loss, codes, generator).backward()
         return loss
 

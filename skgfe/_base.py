@@ -30,7 +30,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._compat import Interval, StrOptions, _fit_context, validate_data
-from ._losses import LOSSES
+from ._losses import reconstruction_link, sample_loss
 from ._persistence import save as save_estimator
 from ._threads import available_cores, torch_threads
 from ._utils import (
@@ -152,8 +152,9 @@ def _exclusive_fit(estimator):
 
 
 def _check_magnitude(X, input_name) -> None:
-    # max and min, not np.abs(X).max(): no temporary copy of a large X.
-    largest = max(X.max(initial=0.0), -X.min(initial=0.0))
+    # max and min, not np.abs(X).max(): no temporary copy of a large X; the
+    # NaN-ignoring ones, as missing entries are NaN.
+    largest = max(np.nanmax(X, initial=0.0), -np.nanmin(X, initial=0.0))
     if largest > MAX_ABS_VALUE:
         raise ValueError(
             f"{input_name} has values up to {largest:.3g} in magnitude; skgfe accepts "
@@ -221,6 +222,10 @@ class BaseDecoderEstimator(
     # Name in skgfe._losses.LOSSES of the reconstruction loss; estimators with
     # a ``loss`` parameter return it instead.
     _loss_name: str = "mse"
+
+    # Whether X may have missing entries (NaN), which the losses then skip;
+    # the other estimators point the user to one that does.
+    _allows_missing: bool = False
 
     @abstractmethod
     def __init__(
@@ -366,8 +371,13 @@ class BaseDecoderEstimator(
 
     def _fit_checked(self, X, continuing, fit_data) -> None:
         X = validate_data(
-            self, host_array(X), dtype=_FLOAT_DTYPES, reset=not continuing
+            self,
+            host_array(X),
+            dtype=_FLOAT_DTYPES,
+            ensure_all_finite="allow-nan",
+            reset=not continuing,
         )
+        self._check_missing(X)
         _check_magnitude(X, "X")
         self._check_params(X.shape[1])
         resolve_device(self.device)
@@ -434,7 +444,9 @@ class BaseDecoderEstimator(
                 f"X has {X.shape[1]} features, but inverse_transform expects codes "
                 f"with n_components={self.n_components} features"
             )
-        link = LOSSES[self._loss_name][1]
+        link = reconstruction_link(
+            self._loss_name, self._binary_column_mask(self.device_)
+        )
         Z_t = to_tensor(X, "cpu", torch_dtype(X.dtype))
         with torch.no_grad():
             output = self._map_batches(lambda z: link(self.decoder_(z)), Z_t)
@@ -496,18 +508,52 @@ class BaseDecoderEstimator(
     def _n_features_out(self):
         return self.n_components
 
+    def _check_missing(self, X) -> None:
+        """Refuse NaN where the estimator cannot skip it, and rows with nothing
+        observed where it can."""
+        missing = np.isnan(X)
+        if not missing.any():
+            return
+        if not self._allows_missing:
+            raise ValueError(
+                f"Input X contains NaN. {type(self).__name__} needs complete rows: "
+                "GradientFlowEncoder encodes rows with missing entries (NaN) as "
+                "they are, or impute them first (skgfe.impute.GradientFlowImputer, "
+                "sklearn.impute.SimpleImputer)"
+            )
+        unsupported = self._settings_without_missing()
+        if unsupported is not None:
+            raise ValueError(
+                f"Input X contains NaN, which {unsupported} cannot skip; impute "
+                "X first or change that setting"
+            )
+        empty = np.flatnonzero(missing.all(axis=1))
+        if empty.size:
+            raise ValueError(
+                f"X has {empty.size} row(s) with no observed entry (all NaN), "
+                f"rows {empty[:10].tolist()}; a code needs at least one observed "
+                "value: drop those rows"
+            )
+
+    def _settings_without_missing(self) -> str | None:
+        """The settings that need complete rows even where the estimator can
+        skip missing entries, in words, or None."""
+        return None
+
     def _check_training_data(self, X) -> None:
         if self.early_stopping and X.shape[0] < 2:
             raise ValueError(
                 "early_stopping=True needs at least 2 samples, got "
                 f"n_samples={X.shape[0]}"
             )
-        if self._loss_name == "bce" and (X.min() < 0 or X.max() > 1):
-            raise ValueError(
-                "loss='bce' needs data in [0, 1], got values in "
-                f"[{X.min():.3g}, {X.max():.3g}]; scale X (e.g. MinMaxScaler) or "
-                "use loss='mse'"
-            )
+        if self._loss_name == "bce":
+            low, high = np.nanmin(X), np.nanmax(X)
+            if low < 0 or high > 1:
+                raise ValueError(
+                    "loss='bce' needs data in [0, 1], got values in "
+                    f"[{low:.3g}, {high:.3g}]; scale X (e.g. MinMaxScaler) or "
+                    "use loss='mse'"
+                )
 
     def _initialize(self, X, generator) -> None:
         self.device_ = resolve_device(self.device)
@@ -878,7 +924,14 @@ class BaseDecoderEstimator(
         """Validated X and a CPU tensor view of it; batches move to the device
         one at a time (see :meth:`_map_batches`), so device memory stays bounded."""
         check_is_fitted(self)
-        X = validate_data(self, host_array(X), dtype=_FLOAT_DTYPES, reset=False)
+        X = validate_data(
+            self,
+            host_array(X),
+            dtype=_FLOAT_DTYPES,
+            ensure_all_finite="allow-nan",
+            reset=False,
+        )
+        self._check_missing(X)
         _check_magnitude(X, "X")
         # In X's own dtype: batches are cast to the model's dtype one at a time,
         # never the whole of X at once.
@@ -887,7 +940,20 @@ class BaseDecoderEstimator(
     def _reconstruction_loss(self, X_batch) -> torch.Tensor:
         codes = self._encode_batch(X_batch)
         with torch.no_grad():
-            return LOSSES[self._loss_name][0](self.decoder_(codes), X_batch)
+            return self._sample_loss(X_batch)(self.decoder_(codes), X_batch)
+
+    def _sample_loss(self, X_batch: torch.Tensor):
+        """The per-sample loss of this batch: the mean over its observed
+        entries when it has missing ones (one check per batch, not per step)."""
+        missing = self._allows_missing and bool(torch.isnan(X_batch).any())
+        return sample_loss(
+            self._loss_name, self._binary_column_mask(X_batch.device), missing
+        )
+
+    def _binary_column_mask(self, device=None) -> torch.Tensor | None:
+        """Columns reconstructed by cross-entropy under a squared-error loss
+        (a bool tensor over the features), or None for one loss throughout."""
+        return None
 
     def _map_batches(self, function, X_t) -> torch.Tensor:
         """Apply ``function`` batch by batch on the device; the result is on the CPU.
@@ -1000,4 +1066,5 @@ class BaseDecoderEstimator(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.allow_nan = self._allows_missing
         return tags

@@ -21,7 +21,7 @@ from ._geometry import make_pair_objective
 from ._likelihood import LikelihoodMixin
 from ._losses import LOSSES
 from ._pair_data import check_pair_data
-from ._utils import to_numpy
+from ._utils import column_flags, to_numpy
 
 
 class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
@@ -34,6 +34,7 @@ class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
     _parameter_constraints: dict = {
         **BaseDecoderEstimator._parameter_constraints,
         "loss": [StrOptions(set(LOSSES))],
+        "binary_columns": ["array-like", None],
         "distortion_weight": [Interval(Real, 0, None, closed="left")],
         "bending_weight": [Interval(Real, 0, None, closed="left")],
         "geodesic_sources": [Interval(Integral, 0, None, closed="left")],
@@ -56,6 +57,7 @@ class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
         n_components,
         *,
         loss,
+        binary_columns,
         distortion_weight,
         bending_weight,
         geodesic_sources,
@@ -105,6 +107,7 @@ class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
             n_threads=n_threads,
         )
         self.loss = loss
+        self.binary_columns = binary_columns
         self.distortion_weight = distortion_weight
         self.bending_weight = bending_weight
         self.geodesic_sources = geodesic_sources
@@ -129,6 +132,18 @@ class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
     def _check_params(self, n_features):
         super()._check_params(n_features)
         self._check_likelihood_params(n_features)
+        if self.binary_columns is not None:
+            if self.loss != "mse":
+                raise ValueError(
+                    "binary_columns gives the columns that take the cross-entropy "
+                    "under loss='mse'; with loss='bce' every column does. Set "
+                    "binary_columns=None or loss='mse'"
+                )
+            if self.scoring == "likelihood":
+                raise ValueError(
+                    "scoring='likelihood' has one noise model for all columns; "
+                    "it does not combine with binary_columns"
+                )
         if self.geodesic_sources > 0 and self.distortion_weight == 0:
             raise ValueError(
                 f"geodesic_sources={self.geodesic_sources!r} adds long-range pairs to "
@@ -213,6 +228,43 @@ class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
             The mean of :meth:`score_samples`.
         """
         return super().score(X, y)
+
+    def _binary_column_flags(self, n_features) -> np.ndarray:
+        """``binary_columns`` as a boolean mask over the features (checked)."""
+        return column_flags(
+            self.binary_columns,
+            n_features,
+            getattr(self, "feature_names_in_", None),
+            "binary_columns",
+        )
+
+    def _binary_column_mask(self, device=None):
+        if self.binary_columns is None:
+            return None
+        flags = self._binary_column_flags(self.n_features_in_)
+        return torch.as_tensor(flags, device=device)
+
+    def _check_training_data(self, X):
+        super()._check_training_data(X)
+        if self.binary_columns is None:
+            return
+        binary = X[:, self._binary_column_flags(X.shape[1])]
+        if binary.size and (np.nanmin(binary) < 0 or np.nanmax(binary) > 1):
+            raise ValueError(
+                "binary_columns must hold values in [0, 1] (their loss is the "
+                f"cross-entropy), got values in [{np.nanmin(binary):.3g}, "
+                f"{np.nanmax(binary):.3g}]"
+            )
+
+    def _settings_without_missing(self):
+        if self.scoring == "likelihood":
+            return "scoring='likelihood' (its noise model needs every entry)"
+        if self._uses_pair_loss:
+            return (
+                "the pair loss (distortion_weight, bending_weight: its pairs are "
+                "distances between complete rows)"
+            )
+        return None
 
     def _check_fit_data(self, X, *, pairs, pair_distances, midpoints):
         return check_pair_data(

@@ -10,7 +10,6 @@ from . import _base
 from ._adjoint import ADJOINTS, add_integral_term
 from ._compat import Interval, StrOptions
 from ._differentiable import DifferentiableCodesEstimator
-from ._losses import LOSSES
 from ._solvers import (
     CONVERGED,
     MAX_STEPS,
@@ -69,6 +68,13 @@ default='elu'
         Per-sample reconstruction loss (mean over features). 'bce' needs data in
         [0, 1]; the decoder then outputs logits and ``inverse_transform``
         returns probabilities.
+    binary_columns : array-like of int, str or bool, default=None
+        With ``loss='mse'``, the columns of binary (or [0, 1]) data, by index,
+        by name (when X has string column names) or as a boolean mask over the
+        features: their loss is the cross-entropy of ``sigmoid(output)`` (a
+        Bernoulli noise model), the other columns' the squared error, and
+        ``inverse_transform`` returns probabilities for them. None: ``loss``
+        for every column.
     ode_order : {1, 2}, default=1
         1: the gradient flow. 2: the accelerated flow
         ``z'' + (3/t) z' + r grad_z l = 0`` (Su, Boyd and Candes).
@@ -302,6 +308,7 @@ default='elu'
     """
 
     _slow_batches = True  # a flow solve per batch
+    _allows_missing = True  # a flow needs only the observed entries
 
     _parameter_constraints = {
         **DifferentiableCodesEstimator._parameter_constraints,
@@ -326,6 +333,7 @@ default='elu'
         hidden_layer_sizes=(64,),
         activation="elu",
         loss="mse",
+        binary_columns=None,
         ode_order=1,
         flow_solver="amd",
         flow_rate=1.0,
@@ -367,6 +375,7 @@ default='elu'
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             loss=loss,
+            binary_columns=binary_columns,
             optimizer=optimizer,
             optimizer_params=optimizer_params,
             learning_rate_init=learning_rate_init,
@@ -522,7 +531,7 @@ default='elu'
         else:
             result = self._solve_from_starts(X, record=full, purpose=purpose)
         codes = result.z.detach().requires_grad_(full)
-        loss = LOSSES[self.loss][0](self.decoder_(codes), X).mean()
+        loss = self._sample_loss(X)(self.decoder_(codes), X).mean()
         # With adjoint='full', the density term's gradient in z* also reaches
         # the decoder through the flow; otherwise z* is held constant.
         self._add_density_loss(loss, codes, generator).backward()
@@ -618,7 +627,7 @@ default='elu'
 
     def _solve(self, X, z0, record=False, purpose="encode"):
         return self._flow_solver(purpose).solve(
-            self.decoder_, LOSSES[self.loss][0], X, z0, record=record
+            self.decoder_, self._sample_loss(X), X, z0, record=record
         )
 
     def _check_flow(self, result) -> None:

@@ -8,7 +8,6 @@ import torch
 from . import _base
 from ._base import BaseDecoderEstimator
 from ._compat import StrOptions
-from ._losses import LOSSES
 from ._one_bit_engine import (
     BernoulliGaussianDenoiser,
     OneBitDecoder,
@@ -349,7 +348,7 @@ default='elu'
         return PointwiseDenoiser(sizes, self.activation, generator)
 
     def _train_batch(self, X, generator):
-        loss = LOSSES[self._loss_name][0](self.decoder_(self.encoder_(X)), X).mean()
+        loss = self._sample_loss(X)(self.decoder_(self.encoder_(X)), X).mean()
         loss.backward()
         return loss
 

@@ -165,3 +165,50 @@ def warn_at_caller(message: str, category: type) -> None:
     while frame is not None and frame.f_code.co_filename.startswith(inner):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level + 1)
+
+
+def column_flags(columns, n_features: int, feature_names, name: str) -> np.ndarray:
+    """``columns`` (indices, names or a boolean mask) as a bool mask over features.
+
+    ``feature_names`` are the string column names seen in fit, or None; names
+    need them. ``name`` is the parameter's, for the error messages.
+    """
+    values = np.asarray(columns)
+    if values.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-d list of column indices, names or a boolean "
+            f"mask, got an array of shape {values.shape}"
+        )
+    if values.dtype == bool:
+        if values.size != n_features:
+            raise ValueError(
+                f"{name} as a boolean mask needs one entry per feature "
+                f"({n_features}), got {values.size}"
+            )
+        return values.copy()
+    flags = np.zeros(n_features, dtype=bool)
+    if values.size == 0:
+        return flags
+    if values.dtype.kind in "UO":
+        if feature_names is None:
+            raise ValueError(
+                f"{name} gives column names, but X has no string column names; "
+                "give column indices instead"
+            )
+        unknown = sorted(set(values.tolist()) - set(feature_names.tolist()))
+        if unknown:
+            raise ValueError(f"{name} has unknown column name(s) {unknown}")
+        return np.isin(feature_names, values)
+    if values.dtype.kind not in "iu":
+        raise ValueError(
+            f"{name} must hold column indices (int), names (str) or booleans, "
+            f"got dtype {values.dtype}"
+        )
+    outside = values[(values < -n_features) | (values >= n_features)]
+    if outside.size:
+        raise ValueError(
+            f"{name} has column index(es) {outside.tolist()} outside "
+            f"[0, {n_features}) for X with {n_features} features"
+        )
+    flags[values] = True
+    return flags

@@ -42,6 +42,7 @@ SHARED = {
 }
 # The pair loss and the likelihood: the two estimators with a decoder network.
 CODE_GEOMETRY_AND_DENSITY = {
+    "binary_columns": ([5], "binary_columns has column index.*outside \\[0, 3\\)"),
     "distortion_weight": (
         -1.0,
         "'distortion_weight' parameter .* range \\[0.0, inf\\)",
