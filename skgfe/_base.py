@@ -377,7 +377,7 @@ class BaseDecoderEstimator(
             ensure_all_finite="allow-nan",
             reset=not continuing,
         )
-        self._check_missing(X)
+        self._check_missing(X, fitting=True)
         _check_magnitude(X, "X")
         self._check_params(X.shape[1])
         resolve_device(self.device)
@@ -508,7 +508,7 @@ class BaseDecoderEstimator(
     def _n_features_out(self):
         return self.n_components
 
-    def _check_missing(self, X) -> None:
+    def _check_missing(self, X, fitting: bool) -> None:
         """Refuse NaN where the estimator cannot skip it, and rows with nothing
         observed where it can."""
         missing = np.isnan(X)
@@ -521,7 +521,7 @@ class BaseDecoderEstimator(
                 "they are, or impute them first (skgfe.impute.GradientFlowImputer, "
                 "sklearn.impute.SimpleImputer)"
             )
-        unsupported = self._settings_without_missing()
+        unsupported = self._settings_without_missing(fitting)
         if unsupported is not None:
             raise ValueError(
                 f"Input X contains NaN, which {unsupported} cannot skip; impute "
@@ -535,9 +535,9 @@ class BaseDecoderEstimator(
                 "value: drop those rows"
             )
 
-    def _settings_without_missing(self) -> str | None:
+    def _settings_without_missing(self, fitting: bool) -> str | None:
         """The settings that need complete rows even where the estimator can
-        skip missing entries, in words, or None."""
+        skip missing entries, in words, or None; ``fitting``: in ``fit``."""
         return None
 
     def _check_training_data(self, X) -> None:
@@ -931,7 +931,7 @@ class BaseDecoderEstimator(
             ensure_all_finite="allow-nan",
             reset=False,
         )
-        self._check_missing(X)
+        self._check_missing(X, fitting=False)
         _check_magnitude(X, "X")
         # In X's own dtype: batches are cast to the model's dtype one at a time,
         # never the whole of X at once.

@@ -256,10 +256,10 @@ class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
                 f"{np.nanmax(binary):.3g}]"
             )
 
-    def _settings_without_missing(self):
+    def _settings_without_missing(self, fitting):
         if self.scoring == "likelihood":
             return "scoring='likelihood' (its noise model needs every entry)"
-        if self._uses_pair_loss:
+        if fitting and self._uses_pair_loss:
             return (
                 "the pair loss (distortion_weight, bending_weight: its pairs are "
                 "distances between complete rows)"

@@ -180,6 +180,14 @@ def test_settings_that_need_complete_rows_refuse_missing_entries(X, settings, me
         GradientFlowEncoder(**SMALL, **settings).fit(X_missing)
 
 
+def test_a_model_fitted_with_the_pair_loss_encodes_rows_with_missing_entries(X):
+    gfe = GradientFlowEncoder(
+        **{**SMALL, "max_iter": 1}, distortion_weight=1.0, flow_solver="rk4", tau=2.0
+    ).fit(X)
+    codes = gfe.transform(_with_holes(X, 0.2)[0])
+    assert np.isfinite(codes).all()
+
+
 @pytest.mark.parametrize("estimator", [AutoencoderBaseline, OneBitAutoencoder])
 def test_estimators_with_an_encoder_refuse_missing_entries_pointing_to_gfe(
     estimator, X
