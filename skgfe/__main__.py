@@ -162,7 +162,9 @@ ESTIMATOR_ERRORS = (ValueError, TypeError, FloatingPointError, FlowSolverError)
 
 CSV_EPILOG = """\
 CSV files hold numbers only, one sample per line, separated by --delimiter
-(default ','); --skip-header skips a first line of column names. Files are
+(default ','); --skip-header skips a first line of column names. Empty
+fields and 'nan' are missing values, which --estimator gfe skips (a code from
+the observed entries of its row). Files are
 read and written by their suffix, in any case: .npy (NumPy) or .csv (text).
 Existing files are never replaced without --overwrite, and never an input.
 """
@@ -491,12 +493,7 @@ def _read_matrix(path, args):
             with warnings.catch_warnings():
                 # "input contained no data": reported below in one line.
                 warnings.simplefilter("ignore", UserWarning)
-                X = np.loadtxt(
-                    path,
-                    delimiter=args.delimiter,
-                    skiprows=int(args.skip_header),
-                    ndmin=2,
-                )
+                X = _load_csv(path, args)
     except (OSError, ValueError, EOFError) as exc:
         line = _first_line(path) if suffix == ".csv" else ""
         if not args.skip_header and _looks_like_header(line, args.delimiter):
@@ -521,15 +518,30 @@ def _read_matrix(path, args):
         raise CommandError(f"DATA {str(path)!r} holds no data (shape {X.shape})")
     if X.dtype.kind != "f":
         X = X.astype(np.float64)
-    finite = np.isfinite(X)
-    if not finite.all():
-        row, column = np.argwhere(~finite)[0]
+    infinite = np.isinf(X)
+    if infinite.any():
+        row, column = np.argwhere(infinite)[0]
         raise CommandError(
-            f"DATA {str(path)!r} has {np.count_nonzero(~finite)} missing (NaN) or "
-            f"infinite value(s), the first in data row {row + 1}, column "
-            f"{column + 1}; remove or impute them first"
+            f"DATA {str(path)!r} has {np.count_nonzero(infinite)} infinite "
+            f"value(s), the first in data row {row + 1}, column {column + 1}; "
+            "remove them or mark them missing (nan)"
         )
     return X
+
+
+def _load_csv(path, args):
+    """The CSV's numbers; empty fields and 'nan' are missing values (NaN)."""
+    options = dict(delimiter=args.delimiter, skiprows=int(args.skip_header), ndmin=2)
+    try:
+        return np.loadtxt(path, **options)
+    except ValueError:
+        # A per-field converter is slow: only for files the fast path refuses,
+        # such as those with empty fields.
+        return np.loadtxt(path, converters=_float_or_missing, **options)
+
+
+def _float_or_missing(field: str) -> float:
+    return float(field) if field.strip() else np.nan
 
 
 def _write_matrix(temporary, suffix, array, delimiter):

@@ -146,6 +146,26 @@ def test_fit_then_transform_round_trip(tmp_path, capsys, estimator, suffix):
     assert written.shape == (30, 2)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("scale", ["none", "standard"])
+def test_gfe_fits_and_encodes_a_csv_with_missing_values(tmp_path, scale):
+    X = np.random.default_rng(0).uniform(size=(30, 4))
+    lines = [",".join(str(float(value)) for value in row) for row in X]
+    lines[3] = lines[3].replace(lines[3].split(",")[1], "", 1)  # an empty field
+    lines[7] = "nan," + lines[7].split(",", 1)[1]
+    data, model = tmp_path / "data.csv", tmp_path / "model.skgfe"
+    data.write_text("\n".join(lines) + "\n")
+    codes = tmp_path / "codes.npy"
+    fit = ["fit", str(data), "--model", str(model), "--max-iter", "2"]
+    assert main([*fit, "--scale", scale]) == 0
+    assert (
+        main(["transform", str(data), "--model", str(model), "--output", str(codes)])
+        == 0
+    )
+    written = np.load(codes)
+    assert written.shape == (30, 2) and np.isfinite(written).all()
+
+
 def test_fit_rejects_unreadable_data(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\nc,d\n")
@@ -467,7 +487,8 @@ def test_unknown_or_missing_suffix_is_refused(
 BAD_DATA = [
     ("nan.csv", "1,2,3,4\nnan,2,3,4\n", "NaN"),
     ("inf.csv", "1,2,3,4\ninf,2,3,4\n", "infinite"),
-    ("blank.csv", "1,2,3,4\n1,,3,4\n", "could not convert"),
+    ("blank.csv", "1,2,3,4\n1,,3,4\n", "NaN. AutoencoderBaseline needs complete"),
+    ("word.csv", "1,2,3,4\n1,x,3,4\n", "could not convert"),
     ("ragged.csv", "1,2,3,4\n1,2,3\n", "number of columns"),
     ("header.csv", "a,b,c,d\n1,2,3,4\n", "--skip-header"),
     ("empty.csv", "", "no data"),
@@ -642,7 +663,7 @@ def test_wrong_number_of_columns_is_one_line(tmp_path, fitted, capsys):
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["fit", "{tmp}/nan.csv", "--model", "{tmp}/m.skgfe"], "NaN"),
+        (["fit", "{tmp}/nan.csv", "--model", "{tmp}/m.skgfe", *QUICK_FIT], "NaN"),
         (
             ["fit", "{tmp}/nan.csv", "--model", "{tmp}/m.skgfe", "--device", "cuda"],
             "CUDA",
