@@ -24,6 +24,14 @@ from ._pair_data import check_pair_data
 from ._uncertainty import NOISE_MODELS, decoder_laplace
 from ._utils import to_numpy
 
+# Fitted at the end of fit with scoring='likelihood' only.
+_DENSITY_ATTRIBUTES = (
+    "noise_variance_",
+    "prior_weights_",
+    "prior_means_",
+    "prior_covariances_",
+)
+
 
 class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
     """Base of the estimators whose codes carry a gradient: pair loss, likelihood.
@@ -43,13 +51,7 @@ class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
 
     # With scoring='likelihood': the noise variance (a float or None) and the
     # prior as float64 arrays.
-    _saved_attributes = (
-        *BaseDecoderEstimator._saved_attributes,
-        "noise_variance_",
-        "prior_weights_",
-        "prior_means_",
-        "prior_covariances_",
-    )
+    _saved_attributes = (*BaseDecoderEstimator._saved_attributes, *_DENSITY_ATTRIBUTES)
 
     @abstractmethod
     def __init__(
@@ -457,6 +459,12 @@ class DifferentiableCodesEstimator(LikelihoodMixin, BaseDecoderEstimator):
     def _after_fit(self, X_train, generator):
         if self.scoring == "likelihood":
             self._fit_density(X_train, generator)
+            return
+        # A previous fit's noise variance and prior describe another decoder:
+        # kept, they would scale code_uncertainty and score_samples silently.
+        for name in _DENSITY_ATTRIBUTES:
+            if hasattr(self, name):
+                delattr(self, name)
 
     def _restored_attribute(self, name, value):
         if name.startswith("prior_"):

@@ -243,6 +243,18 @@ def test_noise_variance_defaults_to_the_fitted_one(Estimator, X, weight):
     np.testing.assert_allclose(covariance, estimator.noise_variance_ * unit, rtol=1e-12)
 
 
+def test_a_refit_without_the_likelihood_drops_the_fitted_noise_variance(X, weight):
+    estimator = _fitted_linear(AutoencoderBaseline, weight, X, scoring="likelihood")
+    estimator.set_params(scoring="reconstruction").fit(10 * X)
+    assert not hasattr(estimator, "noise_variance_")
+    assert not hasattr(estimator, "prior_weights_")
+    _, unit = estimator.code_uncertainty(X, return_cov=True, noise_variance=1.0)
+    _, covariance = estimator.code_uncertainty(X, return_cov=True)
+    residuals = X - estimator.reconstruct(X)
+    estimate = np.square(residuals).sum() / (30 * (6 - 2))
+    np.testing.assert_allclose(covariance, estimate * unit, rtol=1e-10)
+
+
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_bernoulli_reconstruction_std_goes_through_the_sigmoid(Estimator, weight):
     X = np.random.default_rng(6).uniform(size=(10, 6))
