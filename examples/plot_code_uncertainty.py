@@ -61,7 +61,7 @@ gfe = GradientFlowEncoder(
     hidden_layer_sizes=(32,),
     activation="tanh",
     max_iter=40,
-    batch_size=64,
+    batch_size=128,
     learning_rate_init=1e-2,
     random_state=0,
 ).fit(X_train)
@@ -156,7 +156,7 @@ plt.show()
 # intervals carry the noise's effect on the code, not the decoder's own
 # error. After this short training the decoder's error adds to the
 # reconstruction errors, so the nominal 90% intervals cover fewer of the
-# noise-free values (the title of the histogram; 83% in our run). With the
+# noise-free values (the title of the histogram; 81% in our run). With the
 # true decoder in place of a fitted one, nominal 90% intervals covered 89-92%
 # of the noise-free values in the tests' calibration check. The approximation
 # is also local: it assumes that the code minimises the loss and that the
