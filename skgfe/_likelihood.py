@@ -141,6 +141,21 @@ def noise_log_likelihood(loss_name, output, X, noise_variance, n_components):
     )
 
 
+def residual_noise_variance(
+    squared_residual_sum: float, degrees_of_freedom: int, mean_square: float
+) -> float:
+    """The Gaussian noise variance estimated from the residuals of the codes.
+
+    ``squared_residual_sum / degrees_of_freedom``: at a converged code, a row
+    with ``n`` entries leaves ``n - n_components`` directions to its residual.
+    A perfect fit would give a zero variance and infinite densities; the floor
+    is float64's resolution of the data's scale, ``eps * max(mean_square, 1)``
+    (``mean_square``: the mean of the squared data).
+    """
+    floor = np.finfo(np.float64).eps * max(mean_square, 1.0)
+    return max(squared_residual_sum / degrees_of_freedom, floor)
+
+
 class LikelihoodMixin:
     """Likelihood scores and density training for the decoder estimators.
 
@@ -177,12 +192,10 @@ class LikelihoodMixin:
         codes, squared_residuals = encoded[:, :-1], encoded[:, -1]
         if self.loss == "mse":
             normal_dims = X_train.shape[1] - self.n_components
-            # A perfect fit would give a zero variance and infinite densities;
-            # the floor is float64's resolution of the data's scale.
-            floor = np.finfo(np.float64).eps * max(float(X_train.square().mean()), 1.0)
-            self.noise_variance_ = max(
-                float(squared_residuals.double().sum()) / (len(codes) * normal_dims),
-                floor,
+            self.noise_variance_ = residual_noise_variance(
+                float(squared_residuals.double().sum()),
+                len(codes) * normal_dims,
+                float(X_train.square().mean()),
             )
         else:
             self.noise_variance_ = None

@@ -102,13 +102,14 @@ def jacobian_logdet(jacobian: torch.Tensor) -> torch.Tensor:
     """
     gram = jacobian.mT @ jacobian
     n_features, k = jacobian.shape[-2:]
-    eps = torch.finfo(jacobian.dtype).eps
-    # Forming J^T J perturbs it by up to about n_features * eps times its
-    # scale. In float64 a pivot below that is rounding noise: J is singular.
-    # In float32 the small singular values lose their digits long before, so
-    # rows whose J^T J spans more than 1 / sqrt(eps) are redone in float64.
-    rounding = n_features * eps
-    threshold = rounding if jacobian.dtype == torch.float64 else eps**0.5
+    # In float32 the small singular values lose their digits long before the
+    # rounding level, so rows whose J^T J spans more than 1 / sqrt(eps) are
+    # redone in float64.
+    threshold = (
+        singular_gram_threshold(jacobian.dtype, n_features)
+        if jacobian.dtype == torch.float64
+        else torch.finfo(jacobian.dtype).eps ** 0.5
+    )
     unreliable = _unreliable_cholesky(gram.detach(), threshold)
     # One host sync per call (not per iteration) decides whether to retry.
     if not bool(unreliable.any()):
@@ -118,9 +119,9 @@ def jacobian_logdet(jacobian: torch.Tensor) -> torch.Tensor:
         _raise_rank_deficient(rows)
     retry_jacobian = jacobian[rows].double()
     retry_gram = retry_jacobian.mT @ retry_jacobian
-    # In float64 the Gram matrix resolves singular values of J down to the
-    # rounding level of J's own float32 entries.
-    still_unreliable = _unreliable_cholesky(retry_gram.detach(), rounding**2)
+    still_unreliable = _unreliable_cholesky(
+        retry_gram.detach(), singular_gram_threshold(jacobian.dtype, n_features)
+    )
     if bool(still_unreliable.any()):
         _raise_rank_deficient(rows[still_unreliable])
     # Failed rows are factorised as identities and then overwritten, so their
@@ -128,6 +129,32 @@ def jacobian_logdet(jacobian: torch.Tensor) -> torch.Tensor:
     identity = torch.eye(k, dtype=gram.dtype, device=gram.device)
     logdet = _cholesky_logdet(torch.where(unreliable[:, None, None], identity, gram))
     return logdet.index_put((rows,), _cholesky_logdet(retry_gram).to(logdet.dtype))
+
+
+def singular_gram_threshold(jacobian_dtype: torch.dtype, n_features: int) -> float:
+    """Relative pivot level below which a float64 ``J^T J`` is singular.
+
+    Forming ``J^T J`` perturbs it by up to about ``n_features * eps`` times its
+    scale, so a float64 Jacobian whose Gram matrix has a squared Cholesky
+    pivot below that (relative to its largest diagonal entry) is singular to
+    working precision. A float32 Jacobian cast to float64 resolves its
+    singular values down to the rounding level of its own float32 entries,
+    which is the square of that level in the Gram matrix.
+
+    Parameters
+    ----------
+    jacobian_dtype : torch.dtype
+        The dtype the Jacobian was computed in.
+    n_features : int
+        Rows of the Jacobian.
+
+    Returns
+    -------
+    threshold : float
+        For :func:`_unreliable_cholesky` on the float64 Gram matrix.
+    """
+    rounding = n_features * torch.finfo(jacobian_dtype).eps
+    return rounding if jacobian_dtype == torch.float64 else rounding**2
 
 
 def _cholesky_logdet(gram: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ ENGINE = (
     "_adjoint",
     "_losses",
     "_logdet",
+    "_uncertainty",
     "_geometry",
     "_geodesics",
 )
