@@ -222,6 +222,15 @@ class BaseDecoderEstimator(
     # a ``loss`` parameter return it instead.
     _loss_name: str = "mse"
 
+    # The HTML repr (notebooks) links each estimator to its page of skgfe's API
+    # reference, as scikit-learn's do to theirs; the address is the
+    # Documentation URL of pyproject.toml.
+    _doc_link_module = "skgfe"
+    _doc_link_template = (
+        "https://skgfe.readthedocs.io/en/latest/generated/"
+        "{estimator_module}.{estimator_name}.html"
+    )
+
     @abstractmethod
     def __init__(
         self,
