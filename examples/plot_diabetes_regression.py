@@ -20,8 +20,8 @@ encoders are fitted on the training folds only.
 # Three pipelines, one cross-validation
 # -------------------------------------
 # The neural encoders are trained briefly (20 epochs, a larger learning rate
-# than the default) so that the example runs in about a minute on two CPU
-# cores; GFE also gets a looser flow tolerance than its default
+# than the default) so that the example runs in about 20 s on one CPU
+# thread; GFE also gets a looser flow tolerance than its default
 # (``flow_tol=1e-4``). The ConvergenceWarning saying that training stopped at
 # ``max_iter`` is silenced.
 import warnings

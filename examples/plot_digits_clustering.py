@@ -23,8 +23,8 @@ codes of PCA and of :class:`~skgfe.AutoencoderBaseline` of the same dimension.
 # %%
 # Searching the code dimension and the order of the flow
 # ------------------------------------------------------
-# The grid is small so that the example runs in about a minute on two CPU
-# cores: two code dimensions, and the first-order gradient flow against the
+# The grid is small so that the example runs in about 20 s on one CPU
+# thread: two code dimensions, and the first-order gradient flow against the
 # second-order (Nesterov-like) one, with 2-fold cross-validation. Training is
 # shortened too: few epochs of large batches with a larger learning rate, and
 # a looser flow tolerance than the default ``flow_tol=1e-4``. Training stops at

@@ -43,8 +43,8 @@ print(f"{len(X_train)} training and {len(X_test)} test images of 28x28 pixels")
 # Training both models on the small set
 # -------------------------------------
 # Pixels lie in [0, 1], so both models use the binary cross-entropy loss with
-# small batches of 16 images. To keep the example near a minute on two CPU
-# cores, both are trained for only a few epochs (so the ConvergenceWarning
+# small batches of 16 images. To keep the example near 20 s on one CPU
+# thread, both are trained for only a few epochs (so the ConvergenceWarning
 # saying training stopped at ``max_iter`` is silenced) and GFE's flow tolerance
 # is looser than its default ``flow_tol=1e-4``.
 warnings.filterwarnings("ignore", category=ConvergenceWarning)

@@ -18,7 +18,7 @@ the points exactly as the coordinate does; 0: not at all).
 # Fitting GFE to each manifold
 # ----------------------------
 # The decoder has two hidden layers of 64 units. Training is kept short so
-# that the example runs in about a minute on two CPU cores: few epochs (the
+# that the example runs in about 15 s on one CPU thread: few epochs (the
 # ConvergenceWarning saying that training stopped at ``max_iter`` is silenced)
 # and a flow tolerance looser than the default ``flow_tol=1e-4``.
 import warnings

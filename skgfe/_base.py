@@ -203,6 +203,15 @@ class BaseDecoderEstimator(
     # Names of the fitted torch modules; pickling moves exactly these to the CPU.
     _module_names: tuple = ("decoder_",)
 
+    # The HTML repr (notebooks) links each estimator to its page of skgfe's API
+    # reference, as scikit-learn's do to theirs; the address is the
+    # Documentation URL of pyproject.toml.
+    _doc_link_module = "skgfe"
+    _doc_link_template = (
+        "https://skgfe.readthedocs.io/en/latest/generated/"
+        "{estimator_module}.{estimator_name}.html"
+    )
+
     # Fitted attributes besides the modules that save() writes and load()
     # restores, as JSON values; load() sets no other attribute.
     _saved_attributes: tuple = (
