@@ -1,4 +1,4 @@
-"""partial_fit of every estimator: one pass per call, equal to fit where it should be."""
+"""partial_fit of every estimator: one pass per call, equal to fit where it should."""
 
 import pickle
 
