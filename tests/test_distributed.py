@@ -84,6 +84,35 @@ def test_transform_of_a_dask_array_equals_in_memory(client, X, estimator_class):
     )
 
 
+def generated_block(block_info=None):
+    """A block of uniform rows seeded by its position: no block exists before."""
+    info = block_info[None]
+    seed = info["chunk-location"][0]
+    return np.random.default_rng(seed).uniform(size=info["chunk-shape"])
+
+
+@requires_dask
+@pytest.mark.parametrize("estimator_class", [AutoencoderBaseline, GradientFlowEncoder])
+def test_incremental_trains_block_by_block_as_partial_fit(client, estimator_class):
+    dask_ml_wrappers = pytest.importorskip("dask_ml.wrappers")
+    # Generated per block on the workers, never materialised in one piece.
+    X = da.map_blocks(
+        generated_block,
+        chunks=((32, 32, 32, 20), (5,)),
+        dtype=np.float64,
+        meta=np.empty((0, 5)),
+    )
+    model = estimator_class(**{**SMALL, "batch_size": 16, "shuffle": False})
+    incremental = dask_ml_wrappers.Incremental(model, shuffle_blocks=False).fit(X)
+    trained = incremental.estimator_
+    reference = estimator_class(**{**SMALL, "batch_size": 16, "shuffle": False})
+    for block in X.blocks:
+        reference.partial_fit(block.compute())
+    assert trained.n_iter_ == 4
+    for key, value in reference.decoder_.state_dict().items():
+        assert torch.equal(trained.decoder_.state_dict()[key], value), key
+
+
 # ----------------------------------------------------- torch.distributed (gloo)
 
 # Batches of 15 rows split 7 + 8 over 2 processes, and the last batch of 91
