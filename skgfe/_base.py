@@ -375,7 +375,10 @@ class BaseDecoderEstimator(
         the decoder that ``fit`` with ``max_iter=1`` gives on the whole of it
         when every part but the last holds a multiple of ``batch_size`` rows
         (the same mini-batches, updates and random draws, bit for bit); a
-        first call equals such a ``fit`` on its X whatever its size.
+        first call equals such a ``fit`` on its X whatever its size. (A
+        OneBitAutoencoder with a learned encoder or denoiser takes its
+        closed-form start from the first call's rows only; see
+        :ref:`scaling`.)
 
         Parameters
         ----------
