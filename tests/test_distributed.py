@@ -131,6 +131,9 @@ DATA_PARALLEL = {
     ),
     "autoencoder": ("AutoencoderBaseline", {}),
 }
+# Each process draws its own rows' random starts: the processes must still
+# take the same steps.
+RANDOM_STARTS = {"gfe-random-starts": ("GradientFlowEncoder", {})}
 DATA_PARALLEL_COMMON = dict(
     hidden_layer_sizes=(8,), batch_size=15, max_iter=3, device="cpu", random_state=0
 )
@@ -149,8 +152,8 @@ TRAIN_SCRIPT = textwrap.dedent(
     for name, (class_name, params) in configs.items():
         model = getattr(skgfe, class_name)(**common, **params)
         skgfe.fit_distributed(model, X)
-        if os.environ["RANK"] == "0":
-            torch.save(model.decoder_.state_dict(), os.path.join(out, name + ".pt"))
+        path = os.path.join(out, f"{name}-{os.environ['RANK']}.pt")
+        torch.save(model.decoder_.state_dict(), path)
     """
 )
 
@@ -176,7 +179,7 @@ def data_parallel_decoders(tmp_path_factory):
         "--nproc_per_node=2",
         "--standalone",
         str(script),
-        json.dumps(DATA_PARALLEL),
+        json.dumps({**DATA_PARALLEL, **RANDOM_STARTS}),
         json.dumps({**DATA_PARALLEL_COMMON, "hidden_layer_sizes": [8]}),
         str(out),
     ]
@@ -184,7 +187,10 @@ def data_parallel_decoders(tmp_path_factory):
         command, env=environment, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return X, {name: torch.load(out / f"{name}.pt") for name in DATA_PARALLEL}
+    return X, {
+        name: [torch.load(out / f"{name}-{rank}.pt") for rank in (0, 1)]
+        for name in {**DATA_PARALLEL, **RANDOM_STARTS}
+    }
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -202,7 +208,14 @@ def test_two_processes_train_the_single_process_decoder(data_parallel_decoders, 
     # the full adjoint on fixed Euler steps and with the autoencoder.
     atol = 1e-9 if name == "gfe-approximate" else 1e-14
     for key, value in single.decoder_.state_dict().items():
-        torch.testing.assert_close(decoders[name][key], value, rtol=0, atol=atol)
+        torch.testing.assert_close(decoders[name][0][key], value, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("name", [*DATA_PARALLEL, *RANDOM_STARTS])
+def test_the_processes_end_with_the_same_decoder(data_parallel_decoders, name):
+    first, second = data_parallel_decoders[1][name]
+    for key, value in first.items():
+        assert torch.equal(second[key], value), key
 
 
 def test_fit_distributed_needs_an_int_random_state():
