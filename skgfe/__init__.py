@@ -52,11 +52,21 @@ def load(path, *, device=None):
     return _persistence.load(path, estimator_classes=_ESTIMATORS, device=device)
 
 
+def __getattr__(name):
+    # torch.distributed is imported by data-parallel training only.
+    if name == "fit_distributed":
+        from ._distributed import fit_distributed
+
+        return fit_distributed
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "AutoencoderBaseline",
     "GradientFlowEncoder",
     "OneBitAutoencoder",
     "__version__",
     "gaussian_1bit_mse",
+    "fit_distributed",
     "load",
 ]

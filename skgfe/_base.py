@@ -101,6 +101,17 @@ def _diverged(epoch_loss: float, start_loss: float) -> bool:
     return epoch_loss > _EXPLOSION_FACTOR * max(abs(start_loss), 1e-3)
 
 
+def _to_cpu(value):
+    """A copy of a (nested) optimizer state dict with its tensors on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(item) for item in value)
+    return value
+
+
 def _inference_threads(method):
     """Run an inference method with the estimator's torch thread count."""
 
@@ -359,16 +370,56 @@ class BaseDecoderEstimator(
         """
         return self._fit(X)
 
-    def _fit(self, X, **fit_data):
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Update the model with one pass of mini-batch updates over X.
+
+        The first call initialises the model as ``fit`` does; later calls go on
+        from the fitted state, optimizer state included, whatever
+        ``warm_start`` says. ``n_iter_`` counts the calls and ``loss_curve_``
+        holds each call's mean training loss. ``shuffle`` shuffles the rows of
+        each call's X; ``max_iter``, ``tol``, ``n_iter_no_change`` and early
+        stopping do not apply (there is no held-out set and no stopping
+        decision for one pass), and the pair loss (``distortion_weight``,
+        ``bending_weight``) needs the pairs of ``fit``. With
+        ``scoring='likelihood'``, the density of the codes is fitted on the
+        last call's X.
+
+        With ``shuffle=False``, calls on consecutive parts of a data set give
+        the decoder that ``fit`` with ``max_iter=1`` gives on the whole of it
+        when every part but the last holds a multiple of ``batch_size`` rows
+        (the same mini-batches, updates and random draws, bit for bit); a
+        first call equals such a ``fit`` on its X whatever its size. (A
+        OneBitAutoencoder with a learned encoder or denoiser takes its
+        closed-form start from the first call's rows only; see
+        :ref:`scaling`.)
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; after the first call, with the same number of
+            features.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, incremental=True)
+
+    def _fit(self, X, incremental=False, **fit_data):
         """The fit skeleton; ``fit_data`` go to :meth:`_check_fit_data`.
 
         Everything that can fail on the input is checked before the first
-        fitted attribute is set.
+        fitted attribute is set. ``incremental`` makes it one pass of
+        :meth:`partial_fit`.
         """
         with _exclusive_fit(self):
-            continuing = self.warm_start and hasattr(self, "decoder_")
+            continuing = (self.warm_start or incremental) and hasattr(self, "decoder_")
             try:
-                self._fit_checked(X, continuing, fit_data)
+                self._fit_checked(X, continuing, fit_data, incremental)
             except BaseException:
                 if not continuing:
                     # A fresh fit that raises (bad input, an interrupt before the
@@ -378,7 +429,7 @@ class BaseDecoderEstimator(
                 raise
         return self
 
-    def _fit_checked(self, X, continuing, fit_data) -> None:
+    def _fit_checked(self, X, continuing, fit_data, incremental=False) -> None:
         X = validate_data(
             self,
             host_array(X),
@@ -391,20 +442,50 @@ class BaseDecoderEstimator(
         self._check_params(X.shape[1])
         resolve_device(self.device)
         self._check_training_data(X)
-        fit_data = self._check_fit_data(X, **fit_data)
+        if incremental:
+            self._check_incremental()
+            fit_data = None
+        else:
+            fit_data = self._check_fit_data(X, **fit_data)
         seed = _seed_from_random_state(self.random_state)
         generator = make_generator(seed)
+        if incremental and continuing:
+            generator = self._resume_generator(generator)
         if not continuing:
             self._initialize(X, generator)
         elif getattr(self, "_optimizer", None) is None:
-            # Unpickled models carry no optimizer state.
+            # Models loaded from a file carry no optimizer state.
             self._optimizer = self._make_optimizer()
         X_t = to_tensor(X, self.device_, self._dtype)
-        X_train, X_val = self._split_validation(X_t, generator)
+        if incremental:
+            X_train, X_val = X_t, None
+        else:
+            X_train, X_val = self._split_validation(X_t, generator)
         auxiliary_step = self._make_auxiliary_step(X_t, fit_data, seed)
         with torch_threads(self._thread_count(self.batch_size)):
-            self._fit_epochs(X_train, X_val, generator, auxiliary_step)
+            self._fit_epochs(X_train, X_val, generator, auxiliary_step, incremental)
             self._after_fit(X_train, generator)
+        # The next partial_fit draws on from here, as one fit over the
+        # concatenated data would; fit starts afresh from random_state.
+        self._partial_fit_generator_ = generator if incremental else None
+
+    def _check_incremental(self) -> None:
+        """Refuse in partial_fit what needs the whole data set at once."""
+        if getattr(self, "_uses_pair_loss", False):
+            raise ValueError(
+                f"{type(self).__name__}.partial_fit does not train the pair loss, "
+                "which draws its pairs from the whole training set; set "
+                "distortion_weight=0 and bending_weight=0, or use fit"
+            )
+
+    def _resume_generator(self, fresh: torch.Generator) -> torch.Generator:
+        """The generator left by the previous partial_fit, else ``fresh``."""
+        previous = getattr(self, "_partial_fit_generator_", None)
+        if previous is None:
+            return fresh
+        resumed = torch.Generator(device=previous.device)
+        resumed.set_state(previous.get_state())
+        return resumed
 
     def _discard_fitted_state(self) -> None:
         """Remove every fitted attribute, so the estimator reads as unfitted."""
@@ -740,8 +821,11 @@ class BaseDecoderEstimator(
         order = torch.randperm(n, generator=generator).to(X_t.device)
         return X_t[order[n_val:]], X_t[order[:n_val]]
 
-    def _fit_epochs(self, X_train, X_val, generator, auxiliary_step=None) -> None:
-        epochs = range(self.max_iter)
+    def _fit_epochs(
+        self, X_train, X_val, generator, auxiliary_step=None, incremental=False
+    ) -> None:
+        """``max_iter`` epochs with early stopping; one epoch if ``incremental``."""
+        epochs = range(1 if incremental else self.max_iter)
         if self.verbose >= 2:
             from tqdm.auto import tqdm
 
@@ -751,7 +835,9 @@ class BaseDecoderEstimator(
         # consistent pair. Snapshots are cloned, never mutated, so best and
         # last may share one.
         completed = (self._module_states(), self._progress())
-        best_state, no_improvement, stopped = None, 0, False
+        # A partial_fit that diverges falls back to the state before it.
+        best_state = completed[0] if incremental and self.n_iter_ else None
+        no_improvement, stopped = 0, False
         # The loss of the first batch of this fit, before any update.
         start_loss = None
         try:
@@ -779,6 +865,8 @@ class BaseDecoderEstimator(
             if completed[1][0] == 0:
                 raise  # nothing to keep: _fit leaves the estimator unfitted
             self._recover_from_interrupt(*completed)
+            return
+        if incremental:
             return
         if self.early_stopping:
             self._load_module_states(best_state)
@@ -1055,9 +1143,13 @@ class BaseDecoderEstimator(
         # A copy: object.__getstate__ returns the instance's own __dict__, and
         # the edits below must not change the estimator being pickled.
         state = dict(super().__getstate__())
-        # Torch state travels on the CPU so any machine can load it; optimizer
-        # state is dropped (a warm start after unpickling restarts the optimizer).
-        state.pop("_optimizer", None)
+        # Torch state travels on the CPU so any machine can load it. The
+        # optimizer travels as its state dict and is rebuilt around the
+        # unpickled modules, so partial_fit goes on where it stopped when dask
+        # moves the estimator between processes.
+        optimizer = state.pop("_optimizer", None)
+        if optimizer is not None:
+            state["_optimizer_state"] = _to_cpu(optimizer.state_dict())
         for name in self._module_names:
             if name in state:
                 state[name] = copy.deepcopy(state[name]).to("cpu")
@@ -1066,11 +1158,17 @@ class BaseDecoderEstimator(
         return state
 
     def __setstate__(self, state):
+        state = dict(state)
+        optimizer_state = state.pop("_optimizer_state", None)
         super().__setstate__(state)
         if "device_" in state:
             self.device_ = map_location(state["device_"])
             for name in self._module_names:
                 getattr(self, name).to(self.device_)
+        if optimizer_state is not None:
+            # load_state_dict moves the state to its parameters' device.
+            self._optimizer = self._make_optimizer()
+            self._optimizer.load_state_dict(optimizer_state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

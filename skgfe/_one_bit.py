@@ -363,29 +363,42 @@ default='elu'
         # A fixed frame without a learned denoiser has nothing to train.
         return super()._make_optimizer() if self._trainable_parameters() else None
 
-    def _fit_epochs(self, X_train, X_val, generator, auxiliary_step=None):
+    def _fit_epochs(
+        self, X_train, X_val, generator, auxiliary_step=None, incremental=False
+    ):
         if self.n_iter_ == 0 or self.encoder != "learned":
-            self._fit_closed_form(X_train)
+            # partial_fit adds each call's rows to the closed form's sums, so a
+            # fixed frame's decoder is the one fit gives on all rows seen.
+            self._fit_closed_form(X_train, accumulate=incremental and self.n_iter_ > 0)
         if self._optimizer is not None:
-            super()._fit_epochs(X_train, X_val, generator, auxiliary_step)
+            super()._fit_epochs(X_train, X_val, generator, auxiliary_step, incremental)
             return
         loss = float(self._map_batches(self._reconstruction_loss, X_train).mean())
         self.n_iter_ += 1
         self.loss_curve_.append(loss)
         self._record_progress(loss, X_val)
 
-    def _fit_closed_form(self, X):
+    def _fit_closed_form(self, X, accumulate=False):
         """W = c B^T with c by least squares; the MMSE denoiser's prior and channel.
 
         One pass over X collects sum <x, B^T s>, sum |B^T s|^2, sum |x|^2 and the
-        number of non-zero entries, s being the bits of x.
+        number of non-zero entries, s being the bits of x. With ``accumulate``,
+        the sums go on from those of the previous call (partial_fit), in the
+        order one pass over the concatenated rows would add them.
         """
         decoder = self.decoder_
+        previous = getattr(self, "_closed_form_sums_", None) if accumulate else None
+        n_entries = X.numel() + (0 if previous is None else previous[1])
         with torch.no_grad():
-            x_dot_u, u_squared, x_squared, n_nonzero = sum(
-                self._closed_form_statistics(X[rows])
-                for rows in batch_slices(X.shape[0], _base.INFERENCE_BATCH_SIZE)
+            sums = sum(
+                (
+                    self._closed_form_statistics(X[rows])
+                    for rows in batch_slices(X.shape[0], _base.INFERENCE_BATCH_SIZE)
+                ),
+                0 if previous is None else previous[0],
             )
+            self._closed_form_sums_ = (sums, n_entries)
+            x_dot_u, u_squared, x_squared, n_nonzero = sums
             scale = x_dot_u / u_squared
             decoder.weight.copy_(scale * self.encoder_.weight.T)
             if isinstance(decoder.denoiser, BernoulliGaussianDenoiser):
@@ -395,7 +408,7 @@ default='elu'
                     scale**2 * u_squared,
                     x_squared,
                     n_nonzero,
-                    X.numel(),
+                    n_entries,
                 )
 
     def _closed_form_statistics(self, X):
