@@ -998,9 +998,10 @@ class BaseDecoderEstimator(
         self._restore_progress(progress)
         self._optimizer = self._make_optimizer()
         warn_at_caller(
-            f"{type(self).__name__}: fit was interrupted; the model holds the "
-            f"parameters after its last completed epoch (n_iter_={self.n_iter_}). "
-            "Call fit again with warm_start=True to continue",
+            f"{type(self).__name__}: training was interrupted; the model holds "
+            "the parameters after its last completed epoch or partial_fit call "
+            f"(n_iter_={self.n_iter_}). Continue with fit and warm_start=True, "
+            "or with partial_fit",
             UserWarning,
         )
 

@@ -168,3 +168,16 @@ def test_a_diverging_call_restores_the_model_before_it(X):
     assert model.n_iter_ == 1
     for key, value in module_state(model).items():
         assert torch.equal(value, before[key]), key
+
+
+def test_gfe_learns_from_parts_with_missing_entries(X):
+    holes = np.random.default_rng(1).random(X.shape) < 0.3
+    holes[holes.all(axis=1), 0] = False
+    X_missing = np.where(holes, np.nan, X)
+    gfe = clone(MINI_BATCH["gfe"]).set_params(shuffle=False)
+    for part in (X_missing[:48], X_missing[48:]):  # 48 rows: 3 batches of 16
+        gfe.partial_fit(part)
+    one_epoch = clone(MINI_BATCH["gfe"]).set_params(max_iter=1, shuffle=False)
+    assert_same_modules(gfe, one_epoch.fit(X_missing))
+    assert gfe.n_iter_ == 2 and np.isfinite(gfe.loss_curve_).all()
+    assert np.isfinite(gfe.transform(X_missing)).all()
