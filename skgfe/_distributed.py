@@ -24,6 +24,7 @@ thus stays the same in every process. Training that draws per batch is then
 single-process training in distribution, not draw for draw.
 """
 
+import atexit
 import os
 from numbers import Integral
 
@@ -128,6 +129,15 @@ def _join_process_group(device: torch.device) -> None:
         # NCCL's collectives run on the current device; make it this process's.
         torch.cuda.set_device(device)
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    # A gloo group still alive at interpreter exit can abort the process
+    # ("terminate called without an active exception"), failing a torchrun
+    # job whose training succeeded.
+    atexit.register(_leave_process_group)
+
+
+def _leave_process_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _check_same_shape(shape, device: torch.device) -> None:
