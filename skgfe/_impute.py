@@ -13,6 +13,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import MissingIndicator
@@ -62,6 +63,29 @@ def auto_hidden_layer_sizes(n_samples: int, n_features: int) -> tuple:
 # shorter the flow, the less a code fits the noise of a few observed entries.
 TRAINING_TAU = 3.0
 ENCODING_TAUS = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+
+
+def _principal_axes_decoder(X, n_components, binary) -> torch.nn.Linear:
+    """A linear decoder started at the principal axes of X (standardised, NaN
+    read as the column mean 0), scaled so that codes have unit variance.
+
+    From a small random start, short flows (small tau) give codes near 0 and
+    the decoder learns slowly; early stopping then gives up on a plateau. The
+    principal axes start it where a linear model of the table is already good.
+    """
+    filled = np.nan_to_num(X)
+    _, singular_values, axes = np.linalg.svd(filled, full_matrices=False)
+    weight = np.zeros((X.shape[1], n_components))
+    k = min(n_components, axes.shape[0])
+    weight[:, :k] = axes[:k].T * singular_values[:k] / np.sqrt(X.shape[0])
+    # Binary columns: logits of their frequencies, as sigmoid reads the output.
+    frequency = np.clip(np.nanmean(X, axis=0), 0.01, 0.99)
+    bias = np.where(binary, np.log(frequency / (1 - frequency)), 0.0)
+    decoder = torch.nn.Linear(n_components, X.shape[1], dtype=torch.float64)
+    with torch.no_grad():
+        decoder.weight.copy_(torch.from_numpy(weight))
+        decoder.bias.copy_(torch.from_numpy(bias))
+    return decoder
 
 
 def _is_nan(value) -> bool:
@@ -337,19 +361,29 @@ class GradientFlowImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
         )
         random_state = check_random_state(self.random_state)
         seeds = random_state.randint(np.iinfo(np.int32).max, size=self.max_iter + 1)
+        held_out = (
+            self._held_out_entries(~np.isnan(X_train), random_state)
+            if self.early_stopping
+            else None
+        )
+        without_held_out = (
+            X_train if held_out is None else np.where(held_out, np.nan, X_train)
+        )
         self.encoder_ = GradientFlowEncoder(
             n_components=self.n_components_,
+            decoder=(
+                None
+                if len(self.hidden_layer_sizes_)
+                else _principal_axes_decoder(
+                    without_held_out, self.n_components_, binary
+                )
+            ),
             hidden_layer_sizes=self.hidden_layer_sizes_,
             binary_columns=binary if binary.any() else None,
             tau=TRAINING_TAU if self.tau == "auto" else self.tau,
             tol=self.tol,
             random_state=int(seeds[0]),
             **{name: getattr(self, name) for name in _ENCODER_PARAMETERS},
-        )
-        held_out = (
-            self._held_out_entries(~np.isnan(X_train), random_state)
-            if self.early_stopping
-            else None
         )
         if held_out is None or not held_out.any():
             self.validation_scores_ = self.best_validation_score_ = None
