@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skgfe import GradientFlowEncoder
-from skgfe._impute import auto_hidden_layer_sizes, auto_n_components
+from skgfe._impute import _principal_axes_decoder, auto_n_components
 from skgfe.impute import GradientFlowImputer
 
 pytestmark = pytest.mark.filterwarnings("ignore::skgfe.exceptions.FlowSolverWarning")
@@ -147,7 +147,7 @@ def test_held_out_entries_leave_every_row_an_observed_entry():
     assert not (held_out & ~observed).any()
     kept = (observed & ~held_out).sum(axis=1)
     assert (kept[observed.any(axis=1)] >= 1).all()
-    assert held_out.sum() > 0.5 * observed.sum()
+    assert held_out.sum() > 0.3 * observed.sum()
 
 
 def test_without_early_stopping_it_trains_max_iter_epochs_on_all_entries(table):
@@ -287,9 +287,23 @@ def test_auto_code_size_stays_below_the_features_and_at_least_one():
     assert auto_n_components(100, 2) == 1
 
 
-def test_auto_decoder_is_linear_for_small_tables():
-    assert auto_hidden_layer_sizes(999, 10) == ()
-    assert auto_hidden_layer_sizes(1000, 10) == (64,)
+def test_linear_decoder_starts_at_the_principal_axes():
+    X = _low_rank_table()
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    decoder = _principal_axes_decoder(X, 3, np.zeros(6, dtype=bool))
+    weight = decoder.weight.detach().numpy()
+    _, singular_values, axes = np.linalg.svd(X, full_matrices=False)
+    np.testing.assert_allclose(
+        np.abs(weight.T), np.abs(axes[:3]) * singular_values[:3, None] / np.sqrt(120)
+    )
+    np.testing.assert_array_equal(decoder.bias.detach().numpy(), 0.0)
+
+
+def test_a_hidden_layer_decoder_is_built_by_the_encoder(table):
+    _, X_missing, _ = table
+    imputer = GradientFlowImputer(hidden_layer_sizes=(8,), **SMALL).fit(X_missing)
+    assert imputer.encoder_.decoder is None
+    assert np.isfinite(imputer.transform(X_missing)).all()
 
 
 INVALID = [
