@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._compat import Interval, StrOptions, _fit_context, validate_data
 from ._gradient_flow import GradientFlowEncoder
 from ._utils import column_flags, warn_at_caller
+from .exceptions import FlowSolverWarning
 
 # The encoder parameters that a user of the imputer may set, passed as given.
 _ENCODER_PARAMETERS = (
@@ -464,7 +465,10 @@ class GradientFlowImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
         errors = {}
         for tau in ENCODING_TAUS:
             self.encoder_.set_params(tau=tau)
-            errors[tau] = self._held_out_error(X_scored, held_out, targets)
+            with warnings.catch_warnings():
+                # A long flow that runs out of steps is judged by its error.
+                warnings.simplefilter("ignore", FlowSolverWarning)
+                errors[tau] = self._held_out_error(X_scored, held_out, targets)
         self.encoder_.set_params(tau=min(errors, key=errors.get))
 
     # ---------------------------------------------------------------- transform
