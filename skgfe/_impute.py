@@ -126,6 +126,14 @@ class GradientFlowImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
     activation : str, default='elu'
         Activation of the decoder's hidden layers (see
         :class:`~skgfe.GradientFlowEncoder`).
+    tau : float or 'auto', default='auto'
+        Flow time of the encoder: a flow from the zero code stopped early
+        shrinks the code towards 0 (much as a ridge penalty of about ``1 /
+        tau`` would), so that it fits the noise of a few observed entries less.
+        A number: the flow time of training and of imputation. 'auto': training
+        flows of time 3, and the imputation's flow time chosen among 0.01 to
+        100 by the error of the held-out observed entries (with
+        ``early_stopping``; 3 without).
     binary_columns : array-like of int, str or bool, default=None
         Columns of binary (or [0, 1]) data, by index, by name (when X has
         string column names) or as a boolean mask: they take a cross-entropy
@@ -170,7 +178,7 @@ class GradientFlowImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
     ----------
     encoder_ : GradientFlowEncoder
         The fitted encoder (on standardised columns), the best one seen by
-        early stopping.
+        early stopping; ``encoder_.tau`` is the flow time of imputation.
     mean_ : ndarray of shape (n_features_in_,)
         Mean of each column's observed training entries; 0 for binary
         columns. Also the imputation of rows with nothing observed, after
@@ -500,10 +508,7 @@ class GradientFlowImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
                 self.encoder_.transform(standardised)
             )
             imputed = reconstructions * self.scale_ + self.mean_
-            holes = missing[partial]
-            X[partial[:, None], np.arange(X.shape[1])] = np.where(
-                holes, imputed, X[partial]
-            ).astype(X.dtype)
+            X[partial] = np.where(missing[partial], imputed, X[partial])
         if indicator is None:
             return X
         return np.hstack([X, indicator.astype(X.dtype)])
