@@ -59,7 +59,7 @@ for fraction in fractions:
 
 # %%
 # The error on the removed entries, and GFE's imputations against the truth
-# ------------------------------------------------------------------------
+# -------------------------------------------------------------------------
 # An RMSE of 1 is about what the column means give. The imputer chose its flow
 # time and stopped training on held-out *observed* entries: the removed ones
 # were never used to tune it.

@@ -179,14 +179,14 @@ class GradientFlowImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
     encoder_ : GradientFlowEncoder
         The fitted encoder (on standardised columns), the best one seen by
         early stopping; ``encoder_.tau`` is the flow time of imputation.
-    mean_ : ndarray of shape (n_features_in_,)
+    mean_ : ndarray of shape (n_features,)
         Mean of each column's observed training entries; 0 for binary
         columns. Also the imputation of rows with nothing observed, after
         :attr:`statistics_`.
-    scale_ : ndarray of shape (n_features_in_,)
+    scale_ : ndarray of shape (n_features,)
         Standard deviation of each column's observed training entries (1 where
         it is 0, and for binary columns).
-    statistics_ : ndarray of shape (n_features_in_,)
+    statistics_ : ndarray of shape (n_features,)
         Mean of each column's observed training entries, binary ones included:
         the imputation of a row with no observed entry.
     n_components_ : int
@@ -202,7 +202,7 @@ class GradientFlowImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
         The missing indicator when ``add_indicator=True``.
     n_features_in_ : int
         Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of the features seen in fit, when they are all strings.
 
     See Also

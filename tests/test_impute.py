@@ -16,12 +16,16 @@ from skgfe import GradientFlowEncoder
 from skgfe._impute import _principal_axes_decoder, auto_n_components
 from skgfe.impute import GradientFlowImputer
 
-pytestmark = pytest.mark.filterwarnings("ignore::skgfe.exceptions.FlowSolverWarning")
+# Tiny max_iter ends training early on purpose; tests of the warnings catch
+# them with pytest.warns.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::skgfe.exceptions.FlowSolverWarning"),
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+]
 
 SMALL = dict(max_iter=5, device="cpu", random_state=0)
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks([GradientFlowImputer(**SMALL)])
 def test_sklearn_compatible_imputer(estimator, check):
     check(estimator)
