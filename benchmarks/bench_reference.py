@@ -121,7 +121,8 @@ def import_authors(path):
 def authors_settings(path):
     """Their AMD and optimiser settings, from ``config/config_fmnist.ini``."""
     config = configparser.ConfigParser(
-        comment_prefixes=("#", ";"), inline_comment_prefixes=("#", ";"))
+        comment_prefixes=("#", ";"), inline_comment_prefixes=("#", ";")
+    )
     config.read(Path(path) / "config" / "config_fmnist.ini")
     amd, ode, opt = config["AMD"], config["GFLOW"], config["OPTIMIZATION"]
     return {
@@ -146,10 +147,12 @@ def authors_settings(path):
 
 def authors_losses():
     """Their two BCE losses (main.py): summed over the batch, and per sample."""
+
     def per_sample(y, x, eps=1e-8):
         p = torch.sigmoid(y)
-        return torch.mean(-x * torch.log(p + eps) - (1 - x) * torch.log(1 - p + eps),
-                          axis=1)
+        return torch.mean(
+            -x * torch.log(p + eps) - (1 - x) * torch.log(1 - p + eps), axis=1
+        )
 
     def summed(y, x, eps=1e-8):
         return torch.sum(per_sample(y, x, eps))
@@ -193,26 +196,45 @@ class Authors:
         self.loss_function = summed
         s = settings
         self.gflow = gflow.GFlow_AMD_approx(
-            self.net, N_COMPONENTS, summed, per_sample, tau=s["tau"], alpha=s["alpha"],
-            aTOL=s["aTOL"], rTOL=s["rTOL"], int_tsteps=s["int_tsteps"], device="cpu",
-            dtstep=s["dtstep"], dtmaxstep=s["dtmaxstep"], dtfactor=s["dtfactor"],
-            dtiter=s["dtiter"], conv_graddt=s["conv_graddt"],
-            conv_percentagetau=s["conv_percentagetau"], conv_dtstep=s["conv_dtstep"],
-            armijosigma=s["armijosigma"])
+            self.net,
+            N_COMPONENTS,
+            summed,
+            per_sample,
+            tau=s["tau"],
+            alpha=s["alpha"],
+            aTOL=s["aTOL"],
+            rTOL=s["rTOL"],
+            int_tsteps=s["int_tsteps"],
+            device="cpu",
+            dtstep=s["dtstep"],
+            dtmaxstep=s["dtmaxstep"],
+            dtfactor=s["dtfactor"],
+            dtiter=s["dtiter"],
+            conv_graddt=s["conv_graddt"],
+            conv_percentagetau=s["conv_percentagetau"],
+            conv_dtstep=s["conv_dtstep"],
+            armijosigma=s["armijosigma"],
+        )
         self.optimizer = torch.optim.RMSprop(
-            self.net.parameters(), lr=s["lr"], eps=s["rmsprop_eps"],
-            alpha=s["rmsprop_alpha"])
+            self.net.parameters(),
+            lr=s["lr"],
+            eps=s["rmsprop_eps"],
+            alpha=s["rmsprop_alpha"],
+        )
 
     def load_skgfe(self, decoder):
         """Copy a skgfe ``Sequential`` decoder's weights into ``net.decoder``."""
-        state = {f"decoder.{k}": v.detach().clone()
-                 for k, v in decoder.state_dict().items()}
+        state = {
+            f"decoder.{k}": v.detach().clone() for k, v in decoder.state_dict().items()
+        }
         self.net.load_state_dict(state)
 
     def skgfe_state(self):
         """The weights as a skgfe decoder's state dict."""
-        return {k.removeprefix("decoder."): v.detach().clone()
-                for k, v in self.net.state_dict().items()}
+        return {
+            k.removeprefix("decoder."): v.detach().clone()
+            for k, v in self.net.state_dict().items()
+        }
 
     def encode(self, x):
         """Their AMD from z0 ~ U[0, 1) (their test loop); their prints swallowed."""
@@ -284,13 +306,17 @@ def skgfe_cheapest(gfe, x, losses_ref):
     rows = []
     for tol in CHEAP_TOLS:
         for memory in CHEAP_MEMORIES:
-            params = {"flow_tol": tol,
-                      "flow_solver_options": None if memory is None else {"memory": memory}}
+            params = {
+                "flow_tol": tol,
+                "flow_solver_options": None if memory is None else {"memory": memory},
+            }
             model = copy.deepcopy(gfe).set_params(**params)
             diag = quiet(model.flow_diagnostics, x)
             loss = per_sample_bce(gfe.decoder_, x, diag.codes)
             torch.minimum(losses_ref, loss, out=losses_ref)
-            rows.append({"params": params, "loss": loss, "n_fev": float(diag.n_fev.mean())})
+            rows.append(
+                {"params": params, "loss": loss, "n_fev": float(diag.n_fev.mean())}
+            )
     return rows
 
 
@@ -310,8 +336,13 @@ def time_authors(authors, x, batch, seed):
     codes = [authors.encode(xt[s]) for s in chunks(len(x), batch)]
     seconds = time.perf_counter() - start
     counter.unwrap()
-    return (torch.cat(codes).numpy(), seconds, load(),
-            counter.forward_rows / len(x), counter.gradient_rows / len(x))
+    return (
+        torch.cat(codes).numpy(),
+        seconds,
+        load(),
+        counter.forward_rows / len(x),
+        counter.gradient_rows / len(x),
+    )
 
 
 def part_a(args, authors_mod, settings, train, test):
@@ -341,27 +372,38 @@ def part_a(args, authors_mod, settings, train, test):
             print(f"(a) repeat {rep}, batch {batch} ...", flush=True)
             for _ in range(args.skgfe_repeats):
                 codes, sec, ld = time_skgfe(gfe, x, batch)
-                runs["skgfe_default"].append({"batch": batch, "seconds": sec,
-                                              "load": ld})
+                runs["skgfe_default"].append(
+                    {"batch": batch, "seconds": sec, "load": ld}
+                )
             codes, sec, ld, fwd, grad = time_authors(authors, x, batch, seed=2020 + rep)
             loss = per_sample_bce(gfe.decoder_, x, codes)
             torch.minimum(ref, loss, out=ref)
-            runs["authors"].append({"batch": batch, "seconds": sec, "load": ld,
-                                    "loss": loss, "forward_per_sample": fwd,
-                                    "gradient_per_sample": grad})
+            runs["authors"].append(
+                {
+                    "batch": batch,
+                    "seconds": sec,
+                    "load": ld,
+                    "loss": loss,
+                    "forward_per_sample": fwd,
+                    "gradient_per_sample": grad,
+                }
+            )
             if cheap_model is None:  # choose once every run so far has updated L*
                 chosen = choose_cheapest(sweep, ref)
                 cheap_model = copy.deepcopy(gfe).set_params(**chosen["params"])
                 passes["skgfe_cheapest"] = chosen["n_fev"]
             for _ in range(args.skgfe_repeats):
                 codes, sec, ld = time_skgfe(cheap_model, x, batch)
-                runs["skgfe_cheapest"].append({"batch": batch, "seconds": sec,
-                                               "load": ld})
+                runs["skgfe_cheapest"].append(
+                    {"batch": batch, "seconds": sec, "load": ld}
+                )
     # The setting timed; whether it is within 1 % is judged against the final L*.
-    chosen["within_target"] = (float(chosen["loss"].mean())
-                               <= (1 + TARGET) * float(ref.mean()))
-    return summarise_a(args, gfe, fit_seconds, ref, default_loss, sweep, chosen,
-                       runs, passes, n_test)
+    chosen["within_target"] = float(chosen["loss"].mean()) <= (1 + TARGET) * float(
+        ref.mean()
+    )
+    return summarise_a(
+        args, gfe, fit_seconds, ref, default_loss, sweep, chosen, runs, passes, n_test
+    )
 
 
 def choose_cheapest(sweep, ref):
@@ -374,8 +416,9 @@ def choose_cheapest(sweep, ref):
     return {**min(ok, key=lambda row: row["n_fev"]), "within_target": True}
 
 
-def summarise_a(args, gfe, fit_seconds, ref, default_loss, sweep, chosen, runs,
-                passes, n):
+def summarise_a(
+    args, gfe, fit_seconds, ref, default_loss, sweep, chosen, runs, passes, n
+):
     """Table rows of part (a): loss, % above L*, passes, img/s, ratio to authors."""
     l_star = float(ref.mean())
     rows = []
@@ -384,36 +427,64 @@ def summarise_a(args, gfe, fit_seconds, ref, default_loss, sweep, chosen, runs,
         auth_loss = float(torch.stack([r["loss"] for r in auth]).mean())
         auth_ips = n / statistics.median(r["seconds"] for r in auth)
         entries = [
-            ("skgfe transform, defaults", float(default_loss.mean()),
-             passes["skgfe_default"], None, runs["skgfe_default"]),
-            ((f"skgfe {'cheapest' if chosen['within_target'] else 'lowest'} "
-             f"({describe(chosen['params'])})"),
-             float(chosen["loss"].mean()), passes["skgfe_cheapest"], None,
-             runs["skgfe_cheapest"]),
-            ("authors' AMD, their settings, z0 ~ U[0,1)", auth_loss,
-             statistics.mean(r["forward_per_sample"] for r in auth),
-             statistics.mean(r["gradient_per_sample"] for r in auth), runs["authors"]),
+            (
+                "skgfe transform, defaults",
+                float(default_loss.mean()),
+                passes["skgfe_default"],
+                None,
+                runs["skgfe_default"],
+            ),
+            (
+                (
+                    f"skgfe {'cheapest' if chosen['within_target'] else 'lowest'} "
+                    f"({describe(chosen['params'])})"
+                ),
+                float(chosen["loss"].mean()),
+                passes["skgfe_cheapest"],
+                None,
+                runs["skgfe_cheapest"],
+            ),
+            (
+                "authors' AMD, their settings, z0 ~ U[0,1)",
+                auth_loss,
+                statistics.mean(r["forward_per_sample"] for r in auth),
+                statistics.mean(r["gradient_per_sample"] for r in auth),
+                runs["authors"],
+            ),
         ]
         for name, loss, fev, grads, timing in entries:
             timing = [r for r in timing if r["batch"] == batch]
             ips = n / statistics.median(r["seconds"] for r in timing)
-            rows.append({
-                "batch": batch, "method": name, "mean_bce": loss,
-                "pct_above_L_star": 100 * (loss / l_star - 1),
-                "decoder_passes_per_sample": fev,
-                "of_which_forward_backward": grads,
-                "img_per_s": ips, "img_per_s_runs": [n / r["seconds"] for r in timing],
-                "load_runs": [r["load"] for r in timing],
-                "ratio_to_authors": ips / auth_ips,
-            })
+            rows.append(
+                {
+                    "batch": batch,
+                    "method": name,
+                    "mean_bce": loss,
+                    "pct_above_L_star": 100 * (loss / l_star - 1),
+                    "decoder_passes_per_sample": fev,
+                    "of_which_forward_backward": grads,
+                    "img_per_s": ips,
+                    "img_per_s_runs": [n / r["seconds"] for r in timing],
+                    "load_runs": [r["load"] for r in timing],
+                    "ratio_to_authors": ips / auth_ips,
+                }
+            )
     return {
         "decoder": f"skgfe, one pass over the first {args.a_train} training images, "
-                   "batch 8, paper settings",
+        "batch 8, paper settings",
         "decoder_fit_seconds": fit_seconds,
-        "n_test": n, "L_star": l_star, "repeats": args.repeats,
-        "sweep": [{"params": describe(r["params"]), "mean_bce": float(r["loss"].mean()),
-                   "pct_above_L_star": 100 * (float(r["loss"].mean()) / l_star - 1),
-                   "n_fev": r["n_fev"]} for r in sweep],
+        "n_test": n,
+        "L_star": l_star,
+        "repeats": args.repeats,
+        "sweep": [
+            {
+                "params": describe(r["params"]),
+                "mean_bce": float(r["loss"].mean()),
+                "pct_above_L_star": 100 * (float(r["loss"].mean()) / l_star - 1),
+                "n_fev": r["n_fev"],
+            }
+            for r in sweep
+        ],
         "rows": rows,
     }
 
@@ -450,15 +521,19 @@ def train_authors(authors, x, batch):
 
 def part_b(args, authors_mod, settings, train, test, deadline):
     """Training time per image and test BCE at the checkpoints; see the docstring."""
-    x_test = test[:args.b_test]
+    x_test = test[: args.b_test]
     results = []
     state = {}
     for batch in args.b_batches:
         torch.manual_seed(2020)  # their main.py seeds torch with 2020
-        state[batch] = {"gfe": skgfe_model(batch, warm_start=True),
-                        "authors": Authors(*authors_mod, settings, train.shape[1]),
-                        "done": 0, "sec_s": 0.0, "sec_a": 0.0,
-                        "rng": torch.get_rng_state()}
+        state[batch] = {
+            "gfe": skgfe_model(batch, warm_start=True),
+            "authors": Authors(*authors_mod, settings, train.shape[1]),
+            "done": 0,
+            "sec_s": 0.0,
+            "sec_a": 0.0,
+            "rng": torch.get_rng_state(),
+        }
     # Checkpoints outer, batch sizes inner: both reach the same counts in the budget.
     for k in range(len(args.b_sizes)):
         for batch in args.b_batches:
@@ -479,33 +554,48 @@ def part_b(args, authors_mod, settings, train, test, deadline):
             st["rng"] = torch.get_rng_state()
             load_a = load()
             st["done"] = n
-            row = {"batch": batch, "images": n,
-                   "skgfe_seconds": st["sec_s"], "skgfe_s_per_image": st["sec_s"] / n,
-                   "skgfe_load": load_s,
-                   "authors_seconds": st["sec_a"],
-                   "authors_s_per_image": st["sec_a"] / n, "authors_load": load_a}
+            row = {
+                "batch": batch,
+                "images": n,
+                "skgfe_seconds": st["sec_s"],
+                "skgfe_s_per_image": st["sec_s"] / n,
+                "skgfe_load": load_s,
+                "authors_seconds": st["sec_a"],
+                "authors_s_per_image": st["sec_a"] / n,
+                "authors_load": load_a,
+            }
             row.update(score_b(args, st["gfe"], st["authors"], x_test))
             print(json.dumps(row), flush=True)
             results.append(row)
-    return {"n_test": len(x_test), "authors_test_n": min(args.authors_test_n,
-                                                          len(x_test)),
-            "authors_test_batch": args.authors_test_batch, "rows": results}
+    return {
+        "n_test": len(x_test),
+        "authors_test_n": min(args.authors_test_n, len(x_test)),
+        "authors_test_batch": args.authors_test_batch,
+        "rows": results,
+    }
 
 
 def score_b(args, gfe, authors, x_test):
     """Test BCE of both decoders: each with skgfe's encoder, the authors' with theirs."""
     shell = copy.deepcopy(gfe)
     shell.decoder_.load_state_dict(authors.skgfe_state())
-    out = {"skgfe_dec_skgfe_enc": test_bce_skgfe(gfe, x_test),
-           "authors_dec_skgfe_enc": test_bce_skgfe(shell, x_test)}
-    x = x_test[:args.authors_test_n]
+    out = {
+        "skgfe_dec_skgfe_enc": test_bce_skgfe(gfe, x_test),
+        "authors_dec_skgfe_enc": test_bce_skgfe(shell, x_test),
+    }
+    x = x_test[: args.authors_test_n]
     torch.manual_seed(0)
     start = time.perf_counter()
-    codes = torch.cat([authors.encode(torch.as_tensor(x[s]))
-                       for s in chunks(len(x), args.authors_test_batch)])
+    codes = torch.cat(
+        [
+            authors.encode(torch.as_tensor(x[s]))
+            for s in chunks(len(x), args.authors_test_batch)
+        ]
+    )
     out["authors_enc_seconds"] = time.perf_counter() - start
     out["authors_dec_authors_enc"] = float(
-        per_sample_bce(shell.decoder_, x, codes.numpy()).mean())
+        per_sample_bce(shell.decoder_, x, codes.numpy()).mean()
+    )
     out["skgfe_dec_skgfe_enc_same_rows"] = test_bce_skgfe(gfe, x)
     return out
 
@@ -519,12 +609,14 @@ def write_markdown(report, path):
     lines = [
         "# skgfe against the authors' code (k-flouris/gfe @ " + COMMIT + ")",
         "",
-        (f"CPU: {m['cpu_model']} ({m['n_cpus']} cores), torch {m['torch']}, "
-        f"torch threads: {m['torch_threads']} for both, "
-        f"OMP_WAIT_POLICY={m['omp_wait_policy']}, date {m['date']}, "
-        f"load average at start {m['load_average_start']}, at end "
-        f"{m['load_average_end']}. Runs interleaved (skgfe, authors, ...); "
-        "'load' is the 1-minute load average after each run."),
+        (
+            f"CPU: {m['cpu_model']} ({m['n_cpus']} cores), torch {m['torch']}, "
+            f"torch threads: {m['torch_threads']} for both, "
+            f"OMP_WAIT_POLICY={m['omp_wait_policy']}, date {m['date']}, "
+            f"load average at start {m['load_average_start']}, at end "
+            f"{m['load_average_end']}. Runs interleaved (skgfe, authors, ...); "
+            "'load' is the 1-minute load average after each run."
+        ),
         "",
         "Authors' settings (their config/config_fmnist.ini): "
         + ", ".join(f"{k}={v:g}" for k, v in report["authors_settings"].items()),
@@ -535,22 +627,26 @@ def write_markdown(report, path):
         lines += [
             "## a: encoding with the same decoder",
             "",
-            (f"Decoder: {a['decoder']} ({a['decoder_fit_seconds']:.1f} s). "
-            f"{a['n_test']} test images. L* = {a['L_star']:.5f} (mean over images of "
-            "the lowest loss any run reached, including skgfe in float64 at "
-            "flow_tol=1e-8, up to 5,000 steps). All losses: BCE on logits, mean "
-            "over pixels, in float64 with the same weights. skgfe encodes from "
-            "z0 = 0 (deterministic); the authors' AMD from z0 ~ U[0, 1) (their "
-            "default, seeded). Decoder passes: skgfe `flow_diagnostics(X).n_fev` "
-            "(forward+backward); authors: forward passes of their decoder, "
-            "of which forward+backward in brackets (each AMD trial: loss at z, "
-            "flow direction at the trial point, loss at the trial point). "
-            "img/s: median of the runs listed. 'skgfe cheapest': the fewest passes "
-             "within 1 % of L* ('lowest': no setting got within 1 %, the lowest "
-             "loss)."),
+            (
+                f"Decoder: {a['decoder']} ({a['decoder_fit_seconds']:.1f} s). "
+                f"{a['n_test']} test images. L* = {a['L_star']:.5f} (mean over images of "
+                "the lowest loss any run reached, including skgfe in float64 at "
+                "flow_tol=1e-8, up to 5,000 steps). All losses: BCE on logits, mean "
+                "over pixels, in float64 with the same weights. skgfe encodes from "
+                "z0 = 0 (deterministic); the authors' AMD from z0 ~ U[0, 1) (their "
+                "default, seeded). Decoder passes: skgfe `flow_diagnostics(X).n_fev` "
+                "(forward+backward); authors: forward passes of their decoder, "
+                "of which forward+backward in brackets (each AMD trial: loss at z, "
+                "flow direction at the trial point, loss at the trial point). "
+                "img/s: median of the runs listed. 'skgfe cheapest': the fewest passes "
+                "within 1 % of L* ('lowest': no setting got within 1 %, the lowest "
+                "loss)."
+            ),
             "",
-            ("| batch | method | mean BCE | % above L* | decoder passes/sample | "
-            "img/s (runs) | load | skgfe img/s / authors' |"),
+            (
+                "| batch | method | mean BCE | % above L* | decoder passes/sample | "
+                "img/s (runs) | load | skgfe img/s / authors' |"
+            ),
             "|---:|---|---:|---:|---:|---:|---:|---:|",
         ]
         for r in a["rows"]:
@@ -562,41 +658,53 @@ def write_markdown(report, path):
             lines.append(
                 f"| {r['batch']} | {r['method']} | {r['mean_bce']:.5f} | "
                 f"{r['pct_above_L_star']:.2f} | {passes} | {r['img_per_s']:.1f} "
-                f"({runs}) | {loads} | {r['ratio_to_authors']:.1f} |")
-        lines += ["", "skgfe sweep (flow_tol, L-BFGS memory):", "",
-                  "| setting | mean BCE | % above L* | passes/sample |",
-                  "|---|---:|---:|---:|"]
+                f"({runs}) | {loads} | {r['ratio_to_authors']:.1f} |"
+            )
+        lines += [
+            "",
+            "skgfe sweep (flow_tol, L-BFGS memory):",
+            "",
+            "| setting | mean BCE | % above L* | passes/sample |",
+            "|---|---:|---:|---:|",
+        ]
         for r in a["sweep"]:
-            lines.append(f"| {r['params']} | {r['mean_bce']:.5f} | "
-                         f"{r['pct_above_L_star']:.2f} | {r['n_fev']:.0f} |")
+            lines.append(
+                f"| {r['params']} | {r['mean_bce']:.5f} | "
+                f"{r['pct_above_L_star']:.2f} | {r['n_fev']:.0f} |"
+            )
         lines.append("")
     if "b" in report:
         b = report["b"]
         lines += [
             "## b: training",
             "",
-            ("Paper settings for both (decoder 20-150-300-600-784 ELU, BCE, RMSprop "
-            "lr 5e-4 alpha 0.9 eps 1e-6, z0 ~ U[0, 1) per batch, approximate "
-            "adjoint). skgfe: successive `fit(warm_start=True, max_iter=1, "
-            "shuffle=False)` on consecutive chunks; the authors: their training "
-            "step (main.py, model 'AMD') on the same batches in the same order. "
-            "Only training is timed. Test BCE on the first "
-            f"{b['n_test']} test images: each decoder with skgfe's `transform` "
-            "(defaults); the authors' decoder also with their AMD (z0 ~ U[0, 1), "
-            f"batch {b['authors_test_batch']}) on the first {b['authors_test_n']} "
-            "test images (skgfe's decoder with its own encoder on those images in "
-            "brackets)."),
+            (
+                "Paper settings for both (decoder 20-150-300-600-784 ELU, BCE, RMSprop "
+                "lr 5e-4 alpha 0.9 eps 1e-6, z0 ~ U[0, 1) per batch, approximate "
+                "adjoint). skgfe: successive `fit(warm_start=True, max_iter=1, "
+                "shuffle=False)` on consecutive chunks; the authors: their training "
+                "step (main.py, model 'AMD') on the same batches in the same order. "
+                "Only training is timed. Test BCE on the first "
+                f"{b['n_test']} test images: each decoder with skgfe's `transform` "
+                "(defaults); the authors' decoder also with their AMD (z0 ~ U[0, 1), "
+                f"batch {b['authors_test_batch']}) on the first {b['authors_test_n']} "
+                "test images (skgfe's decoder with its own encoder on those images in "
+                "brackets)."
+            ),
             "",
-            ("| batch | images | skgfe s/img (load) | authors s/img (load) | "
-             "authors / skgfe time | since last checkpoint: skgfe, authors s/img "
-             "(ratio) | test BCE skgfe | test BCE authors' decoder, skgfe encoder | "
-             "authors' decoder, their AMD (skgfe same rows) |"),
+            (
+                "| batch | images | skgfe s/img (load) | authors s/img (load) | "
+                "authors / skgfe time | since last checkpoint: skgfe, authors s/img "
+                "(ratio) | test BCE skgfe | test BCE authors' decoder, skgfe encoder | "
+                "authors' decoder, their AMD (skgfe same rows) |"
+            ),
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         previous = {}
         for r in b["rows"]:
-            p = previous.get(r["batch"], {"images": 0, "skgfe_seconds": 0.0,
-                                          "authors_seconds": 0.0})
+            p = previous.get(
+                r["batch"], {"images": 0, "skgfe_seconds": 0.0, "authors_seconds": 0.0}
+            )
             previous[r["batch"]] = r
             n = r["images"] - p["images"]
             s_int = (r["skgfe_seconds"] - p["skgfe_seconds"]) / n
@@ -609,7 +717,8 @@ def write_markdown(report, path):
                 f"{s_int:.4f}, {a_int:.4f} ({a_int / s_int:.1f}) | "
                 f"{r['skgfe_dec_skgfe_enc']:.4f} | {r['authors_dec_skgfe_enc']:.4f} | "
                 f"{r['authors_dec_authors_enc']:.4f} "
-                f"({r['skgfe_dec_skgfe_enc_same_rows']:.4f}) |")
+                f"({r['skgfe_dec_skgfe_enc_same_rows']:.4f}) |"
+            )
         lines.append("")
     lines += report.get("notes", [])
     path.write_text("\n".join(lines) + "\n")
@@ -619,7 +728,9 @@ def to_json(obj):
     if isinstance(obj, torch.Tensor):
         return obj.tolist() if obj.numel() <= 16 else None
     if isinstance(obj, dict):
-        return {k: to_json(v) for k, v in obj.items() if not isinstance(v, torch.Tensor)}
+        return {
+            k: to_json(v) for k, v in obj.items() if not isinstance(v, torch.Tensor)
+        }
     if isinstance(obj, (list, tuple)):
         return [to_json(v) for v in obj]
     return obj
@@ -627,21 +738,40 @@ def to_json(obj):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--authors", type=Path, default=None,
-                        help=f"checkout of github.com/k-flouris/gfe at {COMMIT}")
+    parser.add_argument(
+        "--authors",
+        type=Path,
+        default=None,
+        help=f"checkout of github.com/k-flouris/gfe at {COMMIT}",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--quick", action="store_true", help="smoke test, tiny sizes")
     parser.add_argument("--parts", default="a,b")
-    parser.add_argument("--repeats", type=int, default=1,
-                        help="rounds of (a): skgfe, authors, skgfe per batch size")
-    parser.add_argument("--skgfe-repeats", type=int, default=3,
-                        help="skgfe timings at each of its turns in (a)")
-    parser.add_argument("--budget-minutes", type=float, default=45.0,
-                        help="part b skips checkpoints that would end later")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="rounds of (a): skgfe, authors, skgfe per batch size",
+    )
+    parser.add_argument(
+        "--skgfe-repeats",
+        type=int,
+        default=3,
+        help="skgfe timings at each of its turns in (a)",
+    )
+    parser.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=45.0,
+        help="part b skips checkpoints that would end later",
+    )
     parser.add_argument("--authors-test-n", type=int, default=1000)
     parser.add_argument("--authors-test-batch", type=int, default=100)
-    parser.add_argument("--markdown-only", action="store_true",
-                        help="rewrite OUT/reference.md from OUT/reference.json")
+    parser.add_argument(
+        "--markdown-only",
+        action="store_true",
+        help="rewrite OUT/reference.md from OUT/reference.json",
+    )
     args = parser.parse_args(argv)
     if args.markdown_only:
         report = json.loads((args.out / "reference.json").read_text())
@@ -664,8 +794,12 @@ def main(argv=None):
     info = machine_info(args)
     train = load_fashion_mnist(subset="train").data.astype(np.float32)
     test = load_fashion_mnist(subset="test").data.astype(np.float32)
-    report = {"machine": info, "authors_commit": COMMIT,
-              "authors_settings": settings, "notes": []}
+    report = {
+        "machine": info,
+        "authors_commit": COMMIT,
+        "authors_settings": settings,
+        "notes": [],
+    }
     parts = args.parts.split(",")
     if "a" in parts:
         report["a"] = part_a(args, authors_mod, settings, train, test)

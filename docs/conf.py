@@ -37,6 +37,12 @@ sys.path.insert(0, str(ROOT_DIR))
 
 import torch  # noqa: E402
 
+# sphinx-gallery resolves the names an example imports by getattr on their
+# module; sklearn.impute.IterativeImputer raises ImportError there unless the
+# experimental estimator is enabled in this process (scikit-learn's own
+# conf.py does the same).
+from sklearn.experimental import enable_iterative_imputer  # noqa: E402, F401
+
 import skgfe  # noqa: E402
 
 # Executed examples fit small torch models, whose tiny tensor operations only

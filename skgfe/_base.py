@@ -45,6 +45,7 @@ from ._utils import (
     torch_dtype,
     warn_at_caller,
 )
+from ._version import API_PAGES
 from .decoders import ACTIVATIONS, make_mlp
 from .exceptions import ConvergenceWarning
 
@@ -218,10 +219,7 @@ class BaseDecoderEstimator(
     # reference, as scikit-learn's do to theirs; the address is the
     # Documentation URL of pyproject.toml.
     _doc_link_module = "skgfe"
-    _doc_link_template = (
-        "https://skgfe.readthedocs.io/en/latest/generated/"
-        "{estimator_module}.{estimator_name}.html"
-    )
+    _doc_link_template = API_PAGES + "{estimator_module}.{estimator_name}.html"
 
     # Fitted attributes besides the modules that save() writes and load()
     # restores, as JSON values; load() sets no other attribute.

@@ -31,3 +31,13 @@ def test_html_repr_of_a_pipeline_links_both_libraries():
     html = estimator_html_repr(make_pipeline(StandardScaler(), GradientFlowEncoder()))
     assert GradientFlowEncoder()._get_doc_link() in html
     assert StandardScaler()._get_doc_link() in html
+
+
+def test_the_imputer_links_to_its_page_in_skgfe_impute():
+    from skgfe.impute import GradientFlowImputer
+
+    expected = (
+        f"{_documentation_url().rstrip('/')}/generated/"
+        "skgfe.impute.GradientFlowImputer.html"
+    )
+    assert GradientFlowImputer()._get_doc_link() == expected

@@ -10,6 +10,7 @@ import skgfe  # noqa: E402
 import skgfe.datasets  # noqa: E402
 import skgfe.decoders  # noqa: E402
 import skgfe.exceptions  # noqa: E402
+import skgfe.impute  # noqa: E402
 import skgfe.metrics  # noqa: E402
 import skgfe.plotting  # noqa: E402
 
@@ -32,6 +33,7 @@ MODULES = [
     skgfe.datasets,
     skgfe.decoders,
     skgfe.exceptions,
+    skgfe.impute,
     skgfe.metrics,
     skgfe.plotting,
 ]

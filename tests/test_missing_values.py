@@ -5,7 +5,9 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from sklearn.base import clone
 from sklearn.datasets import load_wine
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 from skgfe import AutoencoderBaseline, GradientFlowEncoder, OneBitAutoencoder
@@ -276,3 +278,27 @@ def test_binary_columns_survive_save_and_load(mixed, tmp_path):
     np.testing.assert_array_equal(
         loaded.inverse_transform(codes), gfe.inverse_transform(codes)
     )
+
+
+def test_warm_start_trains_one_epoch_per_fit_on_missing_entries(X):
+    # skgfe.impute.GradientFlowImputer trains this way, scoring held-out
+    # entries between epochs: each fit continues the last one.
+    X_missing, _ = _with_holes(X, 0.3)
+    encoder = GradientFlowEncoder(**{**SMALL, "max_iter": 1}, warm_start=True)
+    for epoch in range(3):
+        with pytest.warns(ConvergenceWarning):
+            encoder.set_params(random_state=epoch).fit(X_missing)
+    assert encoder.n_iter_ == 3 and len(encoder.loss_curve_) == 3
+    assert np.isfinite(encoder.transform(X_missing)).all()
+
+
+def test_flow_time_set_after_fit_changes_the_codes_not_the_decoder(fitted, X):
+    # The imputer chooses its encoding flow time after training this way.
+    X_missing, _ = _with_holes(X, 0.3, seed=2)
+    encoder = clone(fitted).fit(X_missing)
+    weights = [p.detach().clone() for p in encoder.decoder_.parameters()]
+    long_codes = encoder.transform(X_missing)
+    short_codes = encoder.set_params(tau=0.01).transform(X_missing)
+    assert np.linalg.norm(short_codes) < 0.1 * np.linalg.norm(long_codes)
+    for before, after in zip(weights, encoder.decoder_.parameters(), strict=True):
+        torch.testing.assert_close(before, after, rtol=0, atol=0)
