@@ -157,7 +157,9 @@ plt.show()
 # in. The missing entries carry no information about the code, so the fewer
 # sensors a row keeps, the wider its code's ellipse and the intervals of its
 # imputed values. Here every held-out sample loses three or six of its eight
-# sensors.
+# sensors. With two sensors left for a 2-D code, a few rows (where both
+# saturate) pin their code down hardly at all: their standard deviations run
+# to thousands, hence the log scale.
 X_holes = X_test.copy()
 n_missing = np.where(np.arange(len(X_test)) % 2 == 0, 3, 6)
 for row, count in enumerate(n_missing):
@@ -192,6 +194,7 @@ right.boxplot(
     [imputed_std[missing & (n_missing == count)[:, None]] for count in (3, 6)],
     tick_labels=["3 missing", "6 missing"],
 )
+right.set_yscale("log")
 right.set(ylabel="standard deviation of an imputed value")
 right.set_title("Fewer observed sensors, wider intervals")
 fig.tight_layout()
