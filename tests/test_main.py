@@ -201,6 +201,14 @@ def _read_back(path, delimiter=","):
     return np.loadtxt(path, delimiter=delimiter, ndmin=2)
 
 
+def _quick_argv(command, data, fitted, *, model, codes):
+    """A quick ``fit`` of data saving ``model``, or a ``transform`` of data by
+    the ``fitted`` fixture's model writing ``codes``."""
+    if command == "fit":
+        return [command, data, "--model", model, *QUICK_FIT]
+    return [command, data, "--model", fitted / "model.skgfe", "--output", codes]
+
+
 def _error(argv, capsys):
     """Run main, expect status 2 and one 'skgfe: error:' line; return it."""
     with pytest.raises(SystemExit) as info:
@@ -295,11 +303,7 @@ def test_never_writes_over_an_input(tmp_path, fitted, capsys, case, overwrite):
 def test_existing_output_needs_overwrite(tmp_path, fitted, capsys, command, data):
     output = tmp_path / ("model.skgfe" if command == "fit" else "codes.npy")
     output.write_bytes(b"precious")
-    argv = (
-        [command, data, "--model", output, *QUICK_FIT]
-        if command == "fit"
-        else [command, data, "--model", fitted / "model.skgfe", "--output", output]
-    )
+    argv = _quick_argv(command, data, fitted, model=output, codes=output)
     assert "--overwrite" in _error(argv, capsys)
     assert output.read_bytes() == b"precious"
     assert main([str(arg) for arg in [*argv, "--overwrite"]]) == 0
@@ -328,19 +332,9 @@ def test_outputs_are_checked_before_the_work(
     (tmp_path / "afile").write_text("")
     (tmp_path / "afolder").mkdir()
     output = tmp_path / target
-    argv = (
-        [command, data, "--model", output, *QUICK_FIT]
-        if command == "fit"
-        else [
-            command,
-            data,
-            "--model",
-            fitted / "model.skgfe",
-            "--output",
-            output,
-            "--overwrite",
-        ]
-    )
+    argv = _quick_argv(command, data, fitted, model=output, codes=output)
+    if command == "transform":
+        argv.append("--overwrite")
     if command == "transform" and target == "afolder":
         output = tmp_path / "afolder.npy"
         output.mkdir()
@@ -361,17 +355,8 @@ def test_read_only_folder_fails_before_the_work(
     monkeypatch.setattr(cli, "load", _MustNotRun)
     folder = tmp_path / "read-only"
     folder.mkdir(mode=0o555)
-    argv = (
-        [command, data, "--model", folder / "m.skgfe", *QUICK_FIT]
-        if command == "fit"
-        else [
-            command,
-            data,
-            "--model",
-            fitted / "model.skgfe",
-            "--output",
-            folder / "codes.npy",
-        ]
+    argv = _quick_argv(
+        command, data, fitted, model=folder / "m.skgfe", codes=folder / "codes.npy"
     )
     assert "cannot write" in _error(argv, capsys)
 
@@ -472,11 +457,7 @@ def test_unknown_or_missing_suffix_is_refused(
     )
     if option == "DATA":
         np.savetxt(path, np.ones((3, 4)), delimiter=",")
-    argv = (
-        [command, data, "--model", tmp_path / "m.skgfe", *QUICK_FIT]
-        if command == "fit"
-        else [command, data, "--model", fitted / "model.skgfe", "--output", path]
-    )
+    argv = _quick_argv(command, data, fitted, model=tmp_path / "m.skgfe", codes=path)
     err = _error(argv, capsys)
     assert option in err and ".npy or .csv" in err
     assert not (tmp_path / "m.skgfe").exists()
@@ -514,17 +495,8 @@ def test_bad_data_is_one_line(
         path.write_text(content)
     elif content is not None:
         _save_matrix(path, content)
-    argv = (
-        [command, path, "--model", tmp_path / "m.skgfe", *QUICK_FIT]
-        if command == "fit"
-        else [
-            command,
-            path,
-            "--model",
-            fitted / "model.skgfe",
-            "--output",
-            tmp_path / "codes.npy",
-        ]
+    argv = _quick_argv(
+        command, path, fitted, model=tmp_path / "m.skgfe", codes=tmp_path / "codes.npy"
     )
     assert expected in _error(argv, capsys)
     assert not (tmp_path / "m.skgfe").exists() and not (tmp_path / "codes.npy").exists()
@@ -566,17 +538,8 @@ def test_absent_device_is_one_line(
     tmp_path, fitted, capsys, monkeypatch, command, device, data
 ):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    argv = (
-        [command, data, "--model", tmp_path / "m.skgfe", *QUICK_FIT]
-        if command == "fit"
-        else [
-            command,
-            data,
-            "--model",
-            fitted / "model.skgfe",
-            "--output",
-            tmp_path / "codes.npy",
-        ]
+    argv = _quick_argv(
+        command, data, fitted, model=tmp_path / "m.skgfe", codes=tmp_path / "codes.npy"
     )
     err = _error([*argv, "--device", device], capsys)
     assert "--device" in err
@@ -619,17 +582,8 @@ def test_estimator_errors_are_one_line(
     monkeypatch.setattr(_Failing, "error", error)
     monkeypatch.setitem(cli.ESTIMATORS, "ae", _Failing)
     monkeypatch.setattr(cli, "load", lambda path, device=None: _Failing())
-    argv = (
-        [command, data, "--model", tmp_path / "m.skgfe", *QUICK_FIT]
-        if command == "fit"
-        else [
-            command,
-            data,
-            "--model",
-            fitted / "model.skgfe",
-            "--output",
-            tmp_path / "codes.npy",
-        ]
+    argv = _quick_argv(
+        command, data, fitted, model=tmp_path / "m.skgfe", codes=tmp_path / "codes.npy"
     )
     assert f"{command} failed: bad thing" in _error(argv, capsys)
     assert sorted(_contents(tmp_path)) == ["data.npy"]
